@@ -13,8 +13,10 @@ CONNECTION_TYPE = "msads"
 HOOK_NAME = "Microsoft Advertising"
 HOOK_CLASS_NAME = "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
 
-_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 _SECRET: dict[str, Any] = {"type": ["string", "null"], "format": "password"}
+# The 3.3 React form shows a field's ``examples`` as suggestions; ui-field-behaviour placeholders
+# reach only the standard fields there.
+_EMULATOR_URL: dict[str, Any] = {"type": ["string", "null"], "examples": ["http://127.0.0.1:8765"]}
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "developer_token": {
@@ -38,7 +40,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Tenant",
         "description": "Entra ID tenant for the token endpoint: 'common' (default), 'consumers', "
         "your tenant GUID or domain.",
-        "schema": _TEXT,
+        "schema": {"type": ["string", "null"], "examples": ["common", "organizations", "consumers"]},
     },
     "customer_id": {
         "label": "Default customer ID",
@@ -59,19 +61,25 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "scope": {
         "label": "OAuth scope override",
         "description": "Leave empty. Only for tokens consented with a legacy scope such as ads.manage.",
-        "schema": _TEXT,
+        "schema": {
+            "type": ["string", "null"],
+            "examples": [
+                "https://ads.microsoft.com/msads.manage offline_access",
+                "https://ads.microsoft.com/ads.manage offline_access",
+            ],
+        },
     },
     "auth_base_url": {
         "label": "Identity platform URL override",
         "description": "Leave empty for Microsoft. Replaces https://login.microsoftonline.com (e.g. the bundled "
         "emulator). Must be https unless it points at a loopback address.",
-        "schema": _TEXT,
+        "schema": _EMULATOR_URL,
     },
     "api_base_url": {
         "label": "API URL override",
         "description": "Leave empty for Microsoft. Replaces every Microsoft Advertising service host (emulator "
         "or proxy). Must be https unless it points at a loopback address.",
-        "schema": _TEXT,
+        "schema": _EMULATOR_URL,
     },
 }
 

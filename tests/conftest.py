@@ -1,15 +1,19 @@
 """Test-session wiring shared by every test package.
 
 Airflow reads its configuration when first imported, so the isolated AIRFLOW_HOME must be set here,
-before any test module imports Airflow. One home (and, for end-to-end tests, one migrated metadata
+before any test module imports Airflow. One home (and, for tests that need it, one migrated metadata
 database) serves the whole session.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 _HOME = Path(os.environ.get("MSADS_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="msads-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
@@ -18,6 +22,22 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_HOME / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
 (_HOME / "dags").mkdir(parents=True, exist_ok=True)
 
 AIRFLOW_HOME = _HOME
+
+
+def airflow_cli() -> list[str]:
+    """The `airflow` command of the interpreter running the tests (works in any venv)."""
+    return [sys.executable, "-m", "airflow"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database, shared by every test that needs one (≈ 6 s, once)."""
+    marker = _HOME / ".migrated"
+    if not marker.exists():
+        subprocess.run([*airflow_cli(), "db", "migrate"], check=True, capture_output=True, timeout=300)
+        marker.touch()
+    return _HOME

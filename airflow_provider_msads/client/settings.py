@@ -40,6 +40,7 @@ KNOWN_EXTRAS = frozenset(
 _LEGACY_PREFIX = "extra__msads__"
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,253}$")
 _MAX_ID = 2**63 - 1
+_DIGITS_RE = re.compile(r"^[0-9]{1,19}$")  # ASCII only: str.isdigit() also accepts '²' and '١'.
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ def parse_id(value: Any, field_name: str) -> int | None:
             field_name, f"expected a number, got {type(value).__name__}", "write the numeric id, e.g. 123456789"
         )
     text = str(value).strip()
-    if not text.isdigit():
+    if not _DIGITS_RE.match(text):
         raise ConfigurationError(
             field_name, f"{text!r} is not a numeric id", "write digits only, e.g. 123456789 (no dashes, no name)"
         )

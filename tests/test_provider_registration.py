@@ -1,0 +1,104 @@
+"""The provider is discovered by Airflow the way third-party providers are, and its metadata is valid."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import airflow
+from airflow_provider_msads import __version__
+from airflow_provider_msads.provider_info import get_provider_info
+
+AIRFLOW_DIR = Path(airflow.__file__).parent
+
+
+def test_entry_point_points_at_get_provider_info() -> None:
+    (ep,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_msads")]
+    assert ep.load() is get_provider_info
+
+
+def test_provider_info_is_valid_against_airflows_runtime_schema() -> None:
+    schema = json.loads((AIRFLOW_DIR / "provider_info.schema.json").read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    assert info["package-name"] == "airflow-provider-msads"  # must equal the distribution name
+    assert info["versions"] == [__version__]
+
+
+def test_connection_type_is_valid_against_the_provider_yaml_schema() -> None:
+    """conn-fields / ui-field-behaviour are only described in provider.yaml.schema.json: check them there."""
+    yaml_schema = json.loads((AIRFLOW_DIR / "provider.yaml.schema.json").read_text())
+    conn_schema = yaml_schema["properties"]["connection-types"]
+    jsonschema.validate(get_provider_info()["connection-types"], conn_schema)
+
+
+def test_every_secret_field_is_a_password_field() -> None:
+    (conn_type,) = get_provider_info()["connection-types"]
+    fields = conn_type["conn-fields"]
+    assert {name for name, f in fields.items() if f["schema"].get("format") == "password"} == {
+        "developer_token",
+        "client_secret",
+    }
+    for name, field in fields.items():
+        assert field["label"] and field.get("description"), f"{name} lacks a label or help text"
+
+
+def test_airflow_cli_lists_the_provider_and_hook_in_a_fresh_home(tmp_path: Path, airflow_cli: list[str]) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+    providers = subprocess.run(
+        [*airflow_cli, "providers", "list", "--output", "json"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )
+    listed = {p["package_name"]: p for p in json.loads(providers.stdout)}
+    assert listed["airflow-provider-msads"]["version"] == __version__
+
+    hooks = subprocess.run(
+        [*airflow_cli, "providers", "hooks", "--output", "json"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )
+    by_type = {h["connection_type"]: h for h in json.loads(hooks.stdout)}
+    assert by_type["msads"]["class"] == "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
+    assert by_type["msads"]["conn_id_attribute_name"] == "msads_conn_id"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_api_server_hook_meta_describes_the_msads_form() -> None:
+    """Ask Airflow's own UI endpoint what the 3.3 connection form will render for `msads`."""
+    from fastapi.testclient import TestClient
+
+    from airflow.api_fastapi.app import create_app
+
+    client = TestClient(create_app(apps="core"))
+    token = client.get("/auth/token").json()["access_token"]
+    response = client.get("/ui/connections/hook_meta", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    (meta,) = [m for m in response.json() if m["connection_type"] == "msads"]
+
+    assert meta["hook_name"] == "Microsoft Advertising"
+    assert meta["hook_class_name"] == "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
+    standard = meta["standard_fields"]
+    assert standard["host"]["hidden"] and standard["port"]["hidden"]
+    assert standard["login"] == {"hidden": False, "title": "Client ID", "placeholder": standard["login"]["placeholder"]}
+    assert standard["password"]["title"] == "Refresh token"
+    assert "msads-auth" in standard["password"]["placeholder"]
+
+    extras = meta["extra_fields"]
+    assert set(extras) == {
+        "developer_token", "client_secret", "environment", "tenant", "customer_id",
+        "account_id", "scope", "transport", "auth_base_url", "api_base_url",
+    }
+    assert extras["developer_token"]["schema"]["format"] == "password"
+    assert extras["client_secret"]["schema"]["format"] == "password"
+    assert extras["developer_token"]["schema"]["title"] == "Developer token"
+    assert extras["environment"]["schema"]["enum"] == ["production", "sandbox"]
+    assert extras["environment"]["value"] == "production"
+    assert extras["transport"]["schema"]["enum"] == ["rest", "soap"]
+    assert all(field["description"] for field in extras.values())

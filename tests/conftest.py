@@ -7,6 +7,7 @@ database) serves the whole session.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -23,14 +24,20 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME 
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_HOME / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
 os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+# One Fernet key for this process and every `airflow` subprocess, so connections one writes the other reads.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 (_HOME / "dags").mkdir(parents=True, exist_ok=True)
 
 AIRFLOW_HOME = _HOME
 
 
+AIRFLOW_CLI = [sys.executable, "-m", "airflow"]
+
+
+@pytest.fixture(scope="session")
 def airflow_cli() -> list[str]:
     """The `airflow` command of the interpreter running the tests (works in any venv)."""
-    return [sys.executable, "-m", "airflow"]
+    return list(AIRFLOW_CLI)
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +45,6 @@ def airflow_db() -> Path:
     """A migrated Airflow metadata database, shared by every test that needs one (≈ 6 s, once)."""
     marker = _HOME / ".migrated"
     if not marker.exists():
-        subprocess.run([*airflow_cli(), "db", "migrate"], check=True, capture_output=True, timeout=300)
+        subprocess.run([*AIRFLOW_CLI, "db", "migrate"], check=True, capture_output=True, timeout=300)
         marker.touch()
     return _HOME

@@ -115,14 +115,23 @@ class MicrosoftAdsHook(BaseHook):
         try:
             from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
             from wtforms import PasswordField, StringField
+            from wtforms.validators import Optional, any_of
         except ImportError:  # Airflow 3.2+ without the FAB provider: the form comes from provider_info
             return {}
         widgets: dict[str, Any] = {}
         for name, spec in CONN_FIELDS.items():
-            secret = spec["schema"].get("format") == "password"
-            field_class = PasswordField if secret else StringField
-            widget = BS3PasswordFieldWidget() if secret else BS3TextFieldWidget()
-            widgets[name] = field_class(spec["label"], description=spec.get("description"), widget=widget)
+            schema = spec["schema"]
+            secret = schema.get("format") == "password"
+            validators = [Optional()]
+            if "enum" in schema:
+                validators.append(any_of(schema["enum"]))
+            widgets[name] = (PasswordField if secret else StringField)(
+                spec["label"],
+                validators=validators,
+                description=spec.get("description"),
+                default=schema.get("default"),
+                widget=BS3PasswordFieldWidget() if secret else BS3TextFieldWidget(),
+            )
         return widgets
 
 

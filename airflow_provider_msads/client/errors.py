@@ -11,10 +11,13 @@ messages are built from codes, field names and server text, never from tokens or
     ├── TokenStoreError             a rotated refresh token could not be persisted
     ├── ApiError                    a Microsoft Advertising service fault (operation, codes, TrackingId)
     │   ├── ApiAuthenticationError  105/106, 1xx auth codes, HTTP 401/403: terminal
+    │   │   └── TokenExpiredError   109 / HTTP 401: refreshed once by the client, raised if that fails
     │   ├── ThrottledError          117, HTTP 429: retried after a wait
     │   └── TransientApiError       0, 833, 2208, HTTP 5xx: retried with backoff
     └── TransportError              network failure, timeout, unreadable response
-        └── MalformedResponseError  truncated / non-JSON / non-XML / HTML / hostile XML
+        └── MalformedResponseError  truncated / non-JSON / non-XML / HTML (retried)
+            ├── UnsafeXmlError      DTD / entity declarations (XXE, billion laughs): never retried
+            └── ResponseTooLargeError  body over the configured byte cap: never retried
 """
 
 from __future__ import annotations
@@ -135,6 +138,14 @@ class ApiAuthenticationError(ApiError):
     """Credentials rejected by the service (105/106/1xx, HTTP 401/403): terminal."""
 
 
+class TokenExpiredError(ApiAuthenticationError):
+    """The access token was expired or rejected (109, HTTP 401).
+
+    The client reacts by invalidating the token and retrying once with a fresh one; callers only see
+    this error when the fresh token was rejected too.
+    """
+
+
 class ThrottledError(ApiError):
     """Call rate exceeded (117 or HTTP 429); ``retry_after`` is the wait in seconds the server asked for."""
 
@@ -144,7 +155,14 @@ class ThrottledError(ApiError):
 
 
 class TransientApiError(ApiError):
-    """An internal/temporary service error (0, 833, 2208, HTTP 5xx): safe to retry."""
+    """An internal/temporary service error (0, 833, 2208, HTTP 5xx): safe to retry.
+
+    ``retry_after`` is the wait in seconds the server asked for (a 503 may send ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 class TransportError(MicrosoftAdsError):
@@ -160,3 +178,11 @@ class TransportError(MicrosoftAdsError):
 
 class MalformedResponseError(TransportError):
     """The response body could not be read: truncated, not JSON/XML, an HTML error page, or unsafe XML."""
+
+
+class UnsafeXmlError(MalformedResponseError):
+    """The XML carried a DTD or entity declarations (XXE, billion laughs): refused, never retried."""
+
+
+class ResponseTooLargeError(MalformedResponseError):
+    """The response body exceeded the configured byte cap: refused, never retried."""

@@ -1,0 +1,526 @@
+"""MicrosoftAdsClient: the Customer Management operations, paging and account discovery.
+
+Airflow-free. One client per hook use: it owns (or borrows) one ``httpx.Client`` with keep-alive, and
+speaks REST (default) or SOAP through the same methods with the same results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
+
+import httpx
+
+from airflow_provider_msads import __version__
+from airflow_provider_msads.client.environments import Endpoints
+from airflow_provider_msads.client.errors import (
+    ApiError,
+    ConfigurationError,
+    MalformedResponseError,
+    ThrottledError,
+    TokenExpiredError,
+    TransientApiError,
+)
+from airflow_provider_msads.client.models import Account, Customer, UserInfo
+from airflow_provider_msads.client.protocols import AccessTokenProvider
+from airflow_provider_msads.client.rest import RestCodec
+from airflow_provider_msads.client.retry import RetryPolicy
+from airflow_provider_msads.client.settings import parse_id
+from airflow_provider_msads.client.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    GET_ACCOUNT,
+    GET_CUSTOMER,
+    GET_USER,
+    SEARCH_ACCOUNTS,
+    ClientStats,
+    Codec,
+    GetAccountRequest,
+    GetCustomerRequest,
+    GetUserRequest,
+    Predicate,
+    RequestRunner,
+    SearchAccountsRequest,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_msads.client.protocols import TokenStore
+    from airflow_provider_msads.client.settings import ConnectionSettings
+    from airflow_provider_msads.client.token_cache import AccessTokenCache
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 1000
+#: Default timeouts: a page of 1000 accounts can take seconds to produce; connecting should not.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0, pool=10.0)
+ACCOUNT_STATUSES = ("Draft", "Active", "Inactive", "Pause", "Pending", "Suspended")
+ORDER_BY_FIELDS = ("Id", "Name", "Number", "LifeCycleStatus")
+ADDITIONAL_FIELDS = ("TaxCertificate", "AccountMode", "CouponClaimInfo", "ParentCustomerNumber")
+#: Predicate values shorter than this are rejected by the service (docs: Predicate.Value).
+_MIN_PREDICATE_TEXT = 4
+#: Up to this many account ids go into one ``AccountId In`` predicate; more are filtered client-side.
+_MAX_IN_VALUES = 100
+
+TransportName = Literal["rest", "soap"]
+Filter = Callable[[Account], bool]
+
+
+class MicrosoftAdsClient:
+    """Customer Management v13 client (REST or SOAP), a context manager.
+
+    :param auth: gives access tokens and forgets rejected ones (``AccessTokenProvider``).
+    :param developer_token: the integration's developer token (never logged or put in errors).
+    :param endpoints: resolved URLs, see ``environments.resolve_endpoints``.
+    :param transport: ``"rest"`` (default) or ``"soap"`` (until the 2027-01-31 shutdown).
+    :param customer_id: default CustomerId header for account-scoped operations.
+    :param account_id: default CustomerAccountId header for account-scoped operations.
+    :param http: an ``httpx.Client`` to borrow; when None one is created and closed by :meth:`close`.
+    :param retry: retry bounds and waits; :class:`RetryPolicy` defaults when None.
+    :param timeout: per-request timeout (seconds or ``httpx.Timeout``); the client default when None.
+    :param max_response_bytes: cap on one response body; larger bodies raise ResponseTooLargeError.
+    :param sleep: how retries wait (tests may record the waits instead of sleeping).
+    """
+
+    def __init__(
+        self,
+        auth: AccessTokenProvider,
+        developer_token: str,
+        endpoints: Endpoints,
+        transport: TransportName = "rest",
+        customer_id: int | None = None,
+        account_id: int | None = None,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if not isinstance(developer_token, str) or not developer_token.strip():
+            raise ConfigurationError(
+                "developer_token", "is missing", "add the developer token from the Developer Portal"
+            )
+        if not isinstance(auth, AccessTokenProvider):
+            raise ConfigurationError(
+                "auth", "does not provide get_access_token()/invalidate()", "pass e.g. RefreshTokenAuth"
+            )
+        self._codec = _make_codec(transport, endpoints)
+        self._endpoints = endpoints
+        self._customer_id = parse_id(customer_id, "customer_id")
+        self._account_id = parse_id(account_id, "account_id")
+        self._owns_http = http is None
+        request_timeout = _as_timeout(timeout)
+        self._http = http if http is not None else new_http_client(request_timeout or DEFAULT_TIMEOUT)
+        self.retry_policy = retry or RetryPolicy()
+        self.stats = ClientStats()
+        self._runner = RequestRunner(
+            http=self._http,
+            codec=self._codec,
+            auth=auth,
+            developer_token=developer_token.strip(),
+            customer_id=self._customer_id,
+            account_id=self._account_id,
+            policy=self.retry_policy,
+            stats=self.stats,
+            timeout=request_timeout,
+            max_response_bytes=max_response_bytes,
+            sleep=sleep or time.sleep,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ConnectionSettings,
+        *,
+        token_store: TokenStore | None = None,
+        access_token_cache: AccessTokenCache | None = None,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> MicrosoftAdsClient:
+        """Build auth and client from validated connection settings, sharing one httpx.Client."""
+        from airflow_provider_msads.client.auth import RefreshTokenAuth
+
+        owned = http is None
+        http_client = http if http is not None else new_http_client(DEFAULT_TIMEOUT)
+        try:
+            auth = RefreshTokenAuth.from_settings(
+                settings,
+                http=http_client,
+                token_store=token_store,
+                access_token_cache=access_token_cache,
+            )
+            client = cls(
+                auth=auth,
+                developer_token=settings.developer_token,
+                endpoints=settings.endpoints,
+                transport=settings.transport,
+                customer_id=settings.customer_id,
+                account_id=settings.account_id,
+                http=http_client,
+                retry=retry,
+            )
+        except BaseException:
+            if owned:
+                http_client.close()
+            raise
+        client._owns_http = owned
+        return client
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        return self._codec.name
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self._endpoints
+
+    def close(self) -> None:
+        """Close the httpx.Client if this client created it; a borrowed one stays open."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> MicrosoftAdsClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"MicrosoftAdsClient(transport={self.transport!r}, "
+            f"environment={self._endpoints.environment.name!r}, "
+            f"customer_id={self._customer_id!r}, account_id={self._account_id!r})"
+        )
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def get_user(self, user_id: int | None = None) -> UserInfo:
+        """GetUser: the user (the signed-in one when ``user_id`` is None) and their customer roles."""
+        request = GetUserRequest(parse_id(user_id, "user_id"))
+        return self._runner.call(GET_USER, request, self._codec.user_info)
+
+    def get_account(self, account_id: int) -> Account:
+        """GetAccount by id."""
+        request = GetAccountRequest(_required_id(account_id, "account_id"))
+        return self._runner.call(GET_ACCOUNT, request, self._codec.account)
+
+    def get_customer(self, customer_id: int) -> Customer:
+        """GetCustomer by id."""
+        request = GetCustomerRequest(_required_id(customer_id, "customer_id"))
+        return self._runner.call(GET_CUSTOMER, request, self._codec.customer)
+
+    def search_accounts(
+        self,
+        *,
+        user_id: int | None = None,
+        customer_id: int | None = None,
+        account_ids: Iterable[int] | None = None,
+        statuses: str | Iterable[str] | None = None,
+        name_contains: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        order_by: str | None = "Id",
+        ascending: bool = True,
+        return_additional_fields: str | Iterable[str] | None = None,
+        start_page: int = 0,
+    ) -> Iterator[Account]:
+        """SearchAccounts as a lazy iterator: one request per page, until a short page.
+
+        Arguments are validated now; requests start on the first ``next()``. Filters the API cannot
+        express (several statuses, names under 4 characters, many ids) are applied client-side; with
+        no id/name predicate at all the signed-in user's accounts are searched (one GetUser call).
+        A failed page is retried in place, and ``start_page`` resumes a search after a failure.
+        """
+        plan = _SearchPlan.build(
+            user_id=parse_id(user_id, "user_id"),
+            customer_ids=_id_list([customer_id] if customer_id is not None else None, "customer_id"),
+            account_ids=_id_list(account_ids, "account_ids"),
+            statuses=_statuses(statuses),
+            name_contains=_name(name_contains),
+        )
+        query = _PageQuery(
+            order_by=_order_by(order_by),
+            ascending=bool(ascending),
+            page_size=_page_size(page_size),
+            fields=_additional_fields(return_additional_fields),
+            start_page=_start_page(start_page),
+        )
+        return self._search(plan, query, dedupe=False, with_customer_names=False)
+
+    def discover_accounts(
+        self,
+        *,
+        customer_ids: Iterable[int] | None = None,
+        account_ids: Iterable[int] | None = None,
+        statuses: str | Iterable[str] | None = None,
+        name_contains: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        with_customer_names: bool = False,
+    ) -> Iterator[Account]:
+        """Every account the signed-in user can reach, each once, streamed page by page.
+
+        GetUser, then SearchAccounts with the UserId predicate ordered by Id. Filters go to the API as
+        predicates where it supports them and are applied client-side otherwise. With
+        ``with_customer_names`` one GetCustomer per distinct customer (cached) fills ``customer_name``.
+        Memory stays at one page plus the ids already yielded.
+        """
+        customers = _id_list(customer_ids, "customer_ids")
+        accounts = _id_list(account_ids, "account_ids")
+        states = _statuses(statuses)
+        name = _name(name_contains)
+        query = _PageQuery("Id", True, _page_size(page_size), (), 0)
+
+        def generate() -> Iterator[Account]:
+            user = self.get_user().user
+            plan = _SearchPlan.build(
+                user_id=user.id,
+                customer_ids=customers,
+                account_ids=accounts,
+                statuses=states,
+                name_contains=name,
+            )
+            yield from self._search(plan, query, dedupe=True, with_customer_names=with_customer_names)
+
+        return generate()
+
+    # -- paging ---------------------------------------------------------------------------------
+
+    def _search(
+        self, plan: _SearchPlan, query: _PageQuery, *, dedupe: bool, with_customer_names: bool
+    ) -> Iterator[Account]:
+        predicates = plan.predicates
+        if plan.needs_user:
+            predicates = (Predicate("UserId", "Equals", str(self.get_user().user.id)), *predicates)
+        keep = plan.keep
+        seen: set[int] = set()
+        names: dict[int, str | None] = {}
+        for page in self._pages(predicates, query):
+            for account in page:
+                if keep is not None and not keep(account):
+                    continue
+                if dedupe:
+                    if account.id in seen:
+                        continue
+                    seen.add(account.id)
+                if with_customer_names and account.parent_customer_id is not None:
+                    name = self._customer_name(account.parent_customer_id, names)
+                    account = dataclasses.replace(account, customer_name=name)
+                yield account
+
+    def _pages(self, predicates: tuple[Predicate, ...], query: _PageQuery) -> Iterator[list[Account]]:
+        """Raw pages from ``query.start_page`` on; stops after the first short page."""
+        index = query.start_page
+        previous_first: int | None = None
+        while True:
+            request = SearchAccountsRequest(
+                predicates, query.order_by, query.ascending, index, query.page_size, query.fields
+            )
+            page = self._runner.call(SEARCH_ACCOUNTS, request, self._codec.accounts)
+            self.stats.pages += 1
+            if len(page) > query.page_size:
+                raise MalformedResponseError(
+                    f"page {index} holds {len(page)} accounts, more than the {query.page_size} requested",
+                    operation=SEARCH_ACCOUNTS.name,
+                )
+            if page and previous_first is not None and page[0].id == previous_first:
+                raise MalformedResponseError(
+                    f"page {index} repeats page {index - 1}: the service ignored PageInfo.Index",
+                    operation=SEARCH_ACCOUNTS.name,
+                )
+            yield page
+            if len(page) < query.page_size:
+                return
+            previous_first = page[0].id
+            index += 1
+
+    def _customer_name(self, customer_id: int, cache: dict[int, str | None]) -> str | None:
+        if customer_id not in cache:
+            try:
+                cache[customer_id] = self.get_customer(customer_id).name
+            except (ThrottledError, TransientApiError, TokenExpiredError):
+                raise  # retries exhausted or auth broken: the run cannot be trusted
+            except ApiError as exc:
+                log.warning("customer %s: name unavailable (%s)", customer_id, exc)
+                cache[customer_id] = None
+        return cache[customer_id]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PageQuery:
+    order_by: str | None
+    ascending: bool
+    page_size: int
+    fields: tuple[str, ...]
+    start_page: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _SearchPlan:
+    """Which filters go to the API as predicates, and which are checked client-side."""
+
+    predicates: tuple[Predicate, ...]
+    keep: Filter | None
+    needs_user: bool
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        user_id: int | None,
+        customer_ids: tuple[int, ...] | None,
+        account_ids: tuple[int, ...] | None,
+        statuses: tuple[str, ...] | None,
+        name_contains: str | None,
+    ) -> _SearchPlan:
+        predicates: list[Predicate] = []
+        checks: list[Filter] = []
+        if user_id is not None:
+            predicates.append(Predicate("UserId", "Equals", str(user_id)))
+        if customer_ids is not None:
+            if len(customer_ids) == 1:
+                predicates.append(Predicate("CustomerId", "Equals", str(customer_ids[0])))
+            wanted_customers = frozenset(customer_ids)
+            checks.append(lambda a: a.parent_customer_id in wanted_customers)
+        if account_ids is not None:
+            if len(account_ids) == 1:
+                predicates.append(Predicate("AccountId", "Equals", str(account_ids[0])))
+            elif len(account_ids) <= _MAX_IN_VALUES:
+                predicates.append(Predicate("AccountId", "In", ",".join(map(str, account_ids))))
+            wanted_accounts = frozenset(account_ids)
+            checks.append(lambda a: a.id in wanted_accounts)
+        if statuses is not None:
+            if len(statuses) == 1:
+                predicates.append(Predicate("AccountLifeCycleStatus", "Equals", statuses[0]))
+            else:
+                wanted_statuses = frozenset(statuses)
+                checks.append(lambda a: a.lifecycle_status in wanted_statuses)
+        if name_contains is not None:
+            if len(name_contains) >= _MIN_PREDICATE_TEXT:
+                predicates.append(Predicate("AccountName", "Contains", name_contains))
+            else:
+                needle = name_contains.casefold()
+                checks.append(lambda a: a.name is not None and needle in a.name.casefold())
+        anchors = {"UserId", "CustomerId", "AccountId", "AccountName"}
+        needs_user = not any(p.field in anchors for p in predicates)
+        return cls(tuple(predicates), _all_of(checks), needs_user)
+
+
+def _all_of(checks: list[Filter]) -> Filter | None:
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda account: all(check(account) for check in checks)
+
+
+def new_http_client(timeout: httpx.Timeout) -> httpx.Client:
+    """An httpx.Client for one hook use: HTTP/1.1 keep-alive, bounded pool, no redirects followed."""
+    return httpx.Client(
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0),
+        headers={"User-Agent": f"airflow-provider-msads/{__version__}"},
+        follow_redirects=False,
+    )
+
+
+def _make_codec(transport: str, endpoints: Endpoints) -> Codec:
+    name = str(transport).strip().lower()
+    if name == "rest":
+        return RestCodec(endpoints)
+    if name == "soap":
+        from airflow_provider_msads.client.soap import SoapCodec  # lxml only when SOAP is chosen
+
+        return SoapCodec(endpoints)
+    raise ConfigurationError(
+        "transport", f"unknown transport {transport!r}", "use 'rest' (default) or 'soap'"
+    )
+
+
+def _as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout | None:
+    if timeout is None or isinstance(timeout, httpx.Timeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigurationError("timeout", f"{timeout!r} is not a positive number", "give seconds, e.g. 60")
+    return httpx.Timeout(float(timeout))
+
+
+def _required_id(value: int, field: str) -> int:
+    parsed = parse_id(value, field)
+    if parsed is None:
+        raise ConfigurationError(field, "is missing", "pass the numeric id")
+    return parsed
+
+
+def _id_list(values: Iterable[int | None] | None, field: str) -> tuple[int, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)):
+        raise ConfigurationError(field, "expected a list of ids, got a string", "pass e.g. [123, 456]")
+    ids = tuple(dict.fromkeys(_required_id(v, field) for v in values))  # type: ignore[arg-type]
+    if not ids:
+        raise ConfigurationError(field, "is an empty list", "pass None for no filter, or at least one id")
+    return ids
+
+
+def _statuses(statuses: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if statuses is None:
+        return None
+    values = [statuses] if isinstance(statuses, str) else list(statuses)
+    canonical = {s.lower(): s for s in ACCOUNT_STATUSES}
+    out: list[str] = []
+    for value in values:
+        status = canonical.get(str(value).strip().lower())
+        if status is None:
+            raise ConfigurationError(
+                "statuses", f"unknown status {value!r}", f"use {', '.join(ACCOUNT_STATUSES)}"
+            )
+        out.append(status)
+    if not out:
+        raise ConfigurationError("statuses", "is an empty list", "pass None for no filter")
+    return tuple(dict.fromkeys(out))
+
+
+def _name(name_contains: str | None) -> str | None:
+    if name_contains is None:
+        return None
+    if not isinstance(name_contains, str) or not name_contains.strip():
+        raise ConfigurationError("name_contains", "is empty", "pass None for no filter, or some text")
+    return name_contains.strip()
+
+
+def _order_by(order_by: str | None) -> str | None:
+    if order_by is None or order_by in ORDER_BY_FIELDS:
+        return order_by
+    raise ConfigurationError(
+        "order_by", f"unknown field {order_by!r}", f"use one of {', '.join(ORDER_BY_FIELDS)}"
+    )
+
+
+def _page_size(page_size: int) -> int:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ConfigurationError("page_size", f"{page_size!r} is out of range", f"use 1..{MAX_PAGE_SIZE}")
+    return page_size
+
+
+def _start_page(start_page: int) -> int:
+    if isinstance(start_page, bool) or not isinstance(start_page, int) or start_page < 0:
+        raise ConfigurationError("start_page", f"{start_page!r} is not a page index", "use 0 or more")
+    return start_page
+
+
+def _additional_fields(fields: str | Iterable[str] | None) -> tuple[str, ...]:
+    if fields is None:
+        return ()
+    values: Sequence[str] = fields.replace(",", " ").split() if isinstance(fields, str) else list(fields)
+    for value in values:
+        if value not in ADDITIONAL_FIELDS:
+            raise ConfigurationError(
+                "return_additional_fields", f"unknown field {value!r}", f"use {', '.join(ADDITIONAL_FIELDS)}"
+            )
+    return tuple(dict.fromkeys(values))

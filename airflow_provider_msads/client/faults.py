@@ -1,0 +1,180 @@
+"""Service faults -> the exception hierarchy in ``errors.py``, identically for REST and SOAP.
+
+The transports only extract what the wire says (HTTP status, error entries, TrackingId, Retry-After);
+which exception class that becomes, and what the message tells the user to do, is decided here once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterable, Sequence
+
+from airflow_provider_msads.client.errors import (
+    ApiAuthenticationError,
+    ApiError,
+    ApiErrorDetail,
+    MalformedResponseError,
+    ThrottledError,
+    TokenExpiredError,
+    TransientApiError,
+)
+
+TOKEN_EXPIRED = 109
+CALL_RATE_EXCEEDED = 117
+INVALID_CREDENTIALS = {105, 106}
+#: Codes for which retrying the same request can succeed: InternalError, ServiceTimeOut, system issue.
+TRANSIENT_CODES = frozenset({0, 833, 2208})
+#: Authentication / identity codes that a human must fix (besides 105/106/109).
+AUTH_CODES = frozenset({108, 116, 120, 121, 122, 123, 124, 125, 126, 3101})
+
+_MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words; real tokens are far longer
+
+
+def classify(
+    *,
+    operation: str,
+    message: str,
+    errors: Sequence[ApiErrorDetail],
+    http_status: int | None,
+    tracking_id: str | None,
+    fault_type: str | None,
+    retry_after: float | None,
+    environment: str,
+) -> ApiError:
+    """Pick the exception for a fault; error codes win over the HTTP status (SOAP faults ride on 500)."""
+    codes = {e.code for e in errors if e.code is not None}
+    cls: type[ApiError] = ApiError
+    hint: str | None = None
+    if TOKEN_EXPIRED in codes or (not codes and http_status == 401):
+        cls, hint = TokenExpiredError, _EXPIRED_HINT
+    elif codes & INVALID_CREDENTIALS:
+        cls, hint = ApiAuthenticationError, _credentials_hint(environment)
+    elif codes & AUTH_CODES:
+        cls, hint = ApiAuthenticationError, _AUTH_HINT
+    elif CALL_RATE_EXCEEDED in codes or (http_status == 429 and not codes - TRANSIENT_CODES):
+        cls, hint = ThrottledError, _THROTTLED_HINT
+    elif codes and not codes - TRANSIENT_CODES:
+        cls, hint = TransientApiError, _TRANSIENT_HINT
+    elif http_status == 403:
+        cls, hint = ApiAuthenticationError, _FORBIDDEN_HINT
+    elif http_status == 401:
+        cls, hint = ApiAuthenticationError, _UNAUTHORIZED_HINT
+    elif not codes and http_status is not None and http_status >= 500:
+        cls, hint = TransientApiError, _TRANSIENT_HINT
+    if cls is ThrottledError or cls is TransientApiError:
+        return cls(  # type: ignore[call-arg]
+            message,
+            retry_after=retry_after,
+            operation=operation,
+            errors=errors,
+            tracking_id=tracking_id,
+            http_status=http_status,
+            fault_type=fault_type,
+            hint=hint,
+        )
+    return cls(
+        message,
+        operation=operation,
+        errors=errors,
+        tracking_id=tracking_id,
+        http_status=http_status,
+        fault_type=fault_type,
+        hint=hint,
+    )
+
+
+def status_error(
+    *,
+    operation: str,
+    http_status: int,
+    what: str,
+    tracking_id: str | None,
+    retry_after: float | None,
+    environment: str,
+) -> ApiError | MalformedResponseError:
+    """An error for a response whose body carried no readable fault (HTML page, empty, garbage).
+
+    Non-2xx statuses are classified by status alone; a 2xx with an unreadable body is malformed.
+    """
+    if 200 <= http_status < 300:
+        return MalformedResponseError(what, operation=operation, tracking_id=tracking_id)
+    return classify(
+        operation=operation,
+        message=f"HTTP {http_status} without a service fault ({what})",
+        errors=(),
+        http_status=http_status,
+        tracking_id=tracking_id,
+        fault_type=None,
+        retry_after=retry_after,
+        environment=environment,
+    )
+
+
+def parse_code(value: object) -> int | None:
+    """Error codes arrive as JSON numbers, numeric strings or XML text."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def redact(text: str | None, secrets: Iterable[str]) -> str | None:
+    """Remove secrets a server might echo back (a token in a message must never reach a log)."""
+    if not text:
+        return text
+    for secret in secrets:
+        if len(secret) >= _MIN_SECRET_LENGTH and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _credentials_hint(environment: str) -> str:
+    other = "sandbox" if environment == "production" else "production"
+    return (
+        f"credentials rejected by the {environment} environment (105 InvalidCredentials / 106 "
+        f"UserIsNotAuthorized): this is usually a {environment}/{other} mix-up. The developer token, the "
+        f"user's refresh token (consent and scope) and the API endpoint must all belong to the same "
+        f"environment; sandbox uses the universal sandbox developer token and its own users. Check the "
+        f"connection's 'environment' and 'developer_token', then whether the user can sign in to "
+        f"Microsoft Advertising {environment} and reach the account. Retrying will not help"
+    )
+
+
+_EXPIRED_HINT = (
+    "the access token was expired or rejected (109 / HTTP 401) and a freshly refreshed token was not "
+    "accepted either: check that the refresh token was consented for this environment's scope, or run "
+    "`msads-auth` again"
+)
+_AUTH_HINT = (
+    "the signed-in user cannot use the API this way (see the error code); a human must fix the user's "
+    "sign-in or permissions, retrying will not help"
+)
+_THROTTLED_HINT = "call rate exceeded: the client waits and retries; lower concurrency if this persists"
+_TRANSIENT_HINT = "temporary service problem; retried with backoff"
+_UNAUTHORIZED_HINT = (
+    "HTTP 401: the access token was missing, expired or rejected; run `msads-auth` again if this persists"
+)
+_FORBIDDEN_HINT = (
+    "HTTP 403: the developer token is invalid, disabled or for the other environment, or the user may "
+    "not access the requested customer/account; check 'developer_token', 'environment', 'customer_id' "
+    "and 'account_id' of the connection"
+)

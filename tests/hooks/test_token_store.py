@@ -1,0 +1,248 @@
+"""VariableTokenStore: encrypted versioned document, newest chain wins, loud failures, no plain secrets.
+
+Most tests use an in-memory Variable backend to exercise the document logic. The ``airflow_db`` tests
+go through Airflow's own public Variable model against the session's SQLite metadata DB: that is the
+path used *outside* tasks (CLI, API server). The in-task path (``airflow.sdk.Variable`` through the
+execution API) is exercised by the ``airflow dags test`` end-to-end test in test_token_store_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from airflow_provider_msads.client.errors import TokenStoreError
+from airflow_provider_msads.client.protocols import StoredRefreshToken, TokenStore
+from airflow_provider_msads.client.settings import ConnectionSettings
+from airflow_provider_msads.client.token_cache import AccessTokenCache, CachedAccessToken, fingerprint
+from airflow_provider_msads.hooks.token_store import (
+    DOCUMENT_FORMAT,
+    VariableTokenStore,
+    variable_key,
+)
+
+CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+CLIENT_SECRET = "store~client.secret-0123456789abcdefghij"
+DEVELOPER_TOKEN = "STOREDEVTOKEN0123456789"
+CONN_TOKEN = "M.R3_store.connection-refresh-token-0123456789abcdefghijklmnopqrstuvwxyz"
+ROTATED = "M.R3_store.rotated-refresh-token-0001-abcdefghijklmnopqrstuvwxyz0123"
+ROTATED_2 = "M.R3_store.rotated-refresh-token-0002-abcdefghijklmnopqrstuvwxyz0123"
+ACCESS = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.store-access-token.signature-0123456789"
+SECRETS = (CLIENT_SECRET, DEVELOPER_TOKEN, CONN_TOKEN, ROTATED, ROTATED_2, ACCESS)
+
+
+def settings(refresh_token: str = CONN_TOKEN, **extra: Any) -> ConnectionSettings:
+    return ConnectionSettings.from_connection_fields(
+        login=CLIENT_ID,
+        password=refresh_token,
+        extra={"developer_token": DEVELOPER_TOKEN, "client_secret": CLIENT_SECRET, **extra},
+    )
+
+
+class DictVariables:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.writes = 0
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def set(self, key: str, value: str, description: str) -> None:
+        self.writes += 1
+        self.values[key] = value
+
+
+class ReadOnlyVariables(DictVariables):
+    def set(self, key: str, value: str, description: str) -> None:
+        raise PermissionError(f"secrets backend is read-only; refused value {value}")
+
+
+class ShadowedVariables(DictVariables):
+    """Writes land in the DB but reads come from a secrets backend that defines the same key."""
+
+    def get(self, key: str) -> str | None:
+        return '{"shadow": true}'
+
+
+def chain(token: str = ROTATED, at: float = 1000.0, origin: str | None = None) -> StoredRefreshToken:
+    return StoredRefreshToken(token, origin or fingerprint(CONN_TOKEN), obtained_at=at, chain_started_at=None)
+
+
+def access(token: str = ACCESS, at: float = 1000.0) -> CachedAccessToken:
+    return CachedAccessToken(
+        token, obtained_at=at, expires_at=at + 3600, origin_fingerprint=fingerprint(CONN_TOKEN)
+    )
+
+
+def test_implements_both_protocols() -> None:
+    store = VariableTokenStore("msads_default", settings(), variables=DictVariables())
+    assert isinstance(store, TokenStore) and isinstance(store, AccessTokenCache)
+    assert store.key == "msads_oauth_token__msads_default" == variable_key("msads_default")
+    assert "token" in store.key  # Airflow masks Variables whose key contains "token"
+
+
+def test_round_trip_is_encrypted_and_versioned() -> None:
+    variables = DictVariables()
+    store = VariableTokenStore("msads_default", settings(), variables=variables)
+    assert store.load() is None and store.load_access_token() is None
+    store.save(chain())
+    store.save_access_token(access())
+    raw = variables.values[store.key]
+    for secret in SECRETS:
+        assert secret not in raw
+    doc = json.loads(raw)
+    assert doc["format"] == DOCUMENT_FORMAT and doc["version"] == 1
+    assert doc["refresh"]["origin"] == fingerprint(CONN_TOKEN) and doc["refresh"]["obtained_at"] == 1000.0
+    assert doc["refresh"]["token"].startswith("gAAAA")  # Fernet
+    assert doc["access"]["expires_at"] == 4600.0
+    # a new store object (a new task) reads both back
+    again = VariableTokenStore("msads_default", settings(), variables=variables)
+    loaded = again.load()
+    assert loaded is not None and loaded.refresh_token == ROTATED and loaded.obtained_at == 1000.0
+    cached = again.load_access_token()
+    assert cached is not None and cached.access_token == ACCESS
+    assert ROTATED not in repr(loaded) and ACCESS not in repr(cached) and CONN_TOKEN not in repr(again)
+
+
+def test_newer_chain_is_never_overwritten_by_an_older_one() -> None:
+    variables = DictVariables()
+    store = VariableTokenStore("c", settings(), variables=variables)
+    store.save(chain(ROTATED_2, at=2000.0))
+    store.save(chain(ROTATED, at=1000.0))  # a slower process saving last
+    assert store.load().refresh_token == ROTATED_2  # type: ignore[union-attr]
+    store.save(chain(ROTATED, at=3000.0))
+    assert store.load().refresh_token == ROTATED  # type: ignore[union-attr]
+
+
+def test_re_consent_makes_the_old_chain_invisible() -> None:
+    variables = DictVariables()
+    VariableTokenStore("c", settings(), variables=variables).save(chain())
+    other = VariableTokenStore(
+        "c", settings("M.R3_store.a-new-consent-token-0123456789abcdef"), variables=variables
+    )
+    assert other.load() is None
+    assert other.load_access_token() is None
+
+
+def test_another_connection_cannot_decrypt_or_borrow_the_document(caplog: pytest.LogCaptureFixture) -> None:
+    variables = DictVariables()
+    a = VariableTokenStore("conn_a", settings(), variables=variables)
+    a.save(chain())
+    b = VariableTokenStore("conn_b", settings(), variables=variables)
+    variables.values[b.key] = variables.values[a.key]  # copied by hand
+    with caplog.at_level(logging.WARNING):
+        assert b.load() is None
+    assert "cannot be decrypted" in caplog.text
+
+
+def test_swapped_or_edited_slots_are_rejected(caplog: pytest.LogCaptureFixture) -> None:
+    variables = DictVariables()
+    store = VariableTokenStore("c", settings(), variables=variables)
+    store.save(chain())
+    store.save_access_token(access())
+    doc = json.loads(variables.values[store.key])
+    doc["refresh"]["token"], doc["access"]["token"] = doc["access"]["token"], doc["refresh"]["token"]
+    variables.values[store.key] = json.dumps(doc)
+    with caplog.at_level(logging.WARNING):
+        assert store.load() is None
+        assert store.load_access_token() is None
+    doc = json.loads(variables.values[store.key])
+    doc["refresh"]["obtained_at"] = 9e9  # claims to be newest without re-encrypting
+    variables.values[store.key] = json.dumps(doc)
+    assert store.load() is None
+
+
+def test_unwritable_variable_raises_token_store_error_with_the_fix() -> None:
+    store = VariableTokenStore("msads_default", settings(), variables=ReadOnlyVariables())
+    with pytest.raises(TokenStoreError) as info:
+        store.save(chain())
+    message = str(info.value)
+    assert "msads_oauth_token__msads_default" in message and "Fix:" in message
+    assert "PermissionError" in message and "***" in message  # the refused (encrypted) value is scrubbed
+    for secret in SECRETS:
+        assert secret not in message
+
+
+def test_shadowing_secrets_backend_is_detected() -> None:
+    store = VariableTokenStore("c", settings(), variables=ShadowedVariables())
+    with pytest.raises(TokenStoreError, match="shadows"):
+        store.save(chain())
+
+
+def test_unreadable_variable_raises() -> None:
+    class Broken(DictVariables):
+        def get(self, key: str) -> str | None:
+            raise ConnectionError("execution API unreachable")
+
+    with pytest.raises(TokenStoreError, match="cannot read"):
+        VariableTokenStore("c", settings(), variables=Broken()).load()
+
+
+def test_newer_document_version_refuses_to_downgrade() -> None:
+    variables = DictVariables()
+    store = VariableTokenStore("c", settings(), variables=variables)
+    variables.values[store.key] = json.dumps({"format": DOCUMENT_FORMAT, "version": 2})
+    with pytest.raises(TokenStoreError, match="upgrade"):
+        store.load()
+
+
+def test_garbage_document_is_ignored_then_rewritten(caplog: pytest.LogCaptureFixture) -> None:
+    variables = DictVariables()
+    store = VariableTokenStore("c", settings(), variables=variables)
+    variables.values[store.key] = "not json"
+    with caplog.at_level(logging.WARNING):
+        assert store.load() is None
+    store.save(chain())
+    assert store.load().refresh_token == ROTATED  # type: ignore[union-attr]
+
+
+def test_discard_access_token_only_drops_the_matching_token() -> None:
+    variables = DictVariables()
+    store = VariableTokenStore("c", settings(), variables=variables)
+    store.save_access_token(access())
+    store.discard_access_token("some-other-token")
+    assert store.load_access_token() is not None
+    store.discard_access_token(ACCESS)
+    assert store.load_access_token() is None
+
+
+def test_values_are_registered_with_the_masker(monkeypatch: pytest.MonkeyPatch) -> None:
+    masked: list[str] = []
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", lambda value, name=None: masked.append(value))
+    variables = DictVariables()
+    store = VariableTokenStore("c", settings(), variables=variables)
+    store.save(chain())
+    store.save_access_token(access())
+    VariableTokenStore("c", settings(), variables=variables).load()
+    assert ROTATED in masked and ACCESS in masked
+
+
+# --- through Airflow's real Variable model and metadata DB (the outside-a-task path) ------------------
+
+
+@pytest.fixture
+def unique_conn_id(request: pytest.FixtureRequest) -> str:
+    return "store_" + request.node.name.replace("[", "_").replace("]", "_")
+
+
+def test_airflow_variable_round_trip(airflow_db: Any, unique_conn_id: str) -> None:
+    from airflow.models.variable import Variable
+
+    store = VariableTokenStore(unique_conn_id, settings())
+    store.save(chain())
+    raw = Variable.get(store.key)
+    assert ROTATED not in raw and json.loads(raw)["version"] == 1
+    loaded = VariableTokenStore(unique_conn_id, settings()).load()
+    assert loaded is not None and loaded.refresh_token == ROTATED
+
+
+def test_airflow_env_var_shadowing_is_reported(
+    airflow_db: Any, unique_conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = VariableTokenStore(unique_conn_id, settings())
+    monkeypatch.setenv("AIRFLOW_VAR_" + store.key.upper(), "{}")
+    with pytest.raises(TokenStoreError, match="secrets backend"):
+        store.save(chain())

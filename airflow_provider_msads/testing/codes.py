@@ -226,7 +226,8 @@ _AADSTS: tuple[AadstsCode, ...] = (
         "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
     ),  # noqa: E501
     AadstsCode(90033, "temporarily_unavailable", 503, "A transient error has occurred. Please try again."),
-    AadstsCode(90000, "server_error", 500, "Trusted Federation Error Dialog."),
+    AadstsCode(50000, "server_error", 500, "There was an error issuing a token or an issue with our sign-in service."),
+    AadstsCode(900561, "invalid_request", 400, "The endpoint only accepts POST requests."),
 )
 AADSTS_CODES: dict[int, AadstsCode] = {c.code: c for c in _AADSTS}
 

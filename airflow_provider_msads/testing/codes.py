@@ -143,7 +143,8 @@ _AADSTS: tuple[AadstsCode, ...] = (
         50173,
         "invalid_grant",
         400,
-        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might "
+        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The "
+        "user might "
         "have changed or reset their password.",
     ),
     AadstsCode(
@@ -156,8 +157,9 @@ _AADSTS: tuple[AadstsCode, ...] = (
         54005,
         "invalid_grant",
         400,
-        "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
-    ),  # noqa: E501
+        "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an"
+        " existing refresh token.",
+    ),
     AadstsCode(
         65001, "invalid_grant", 400, "The user or administrator has not consented to use the application."
     ),
@@ -168,14 +170,16 @@ _AADSTS: tuple[AadstsCode, ...] = (
         70008,
         "invalid_grant",
         400,
-        "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
-    ),  # noqa: E501
+        "The provided authorization code or refresh token has expired due to inactivity. Send a new "
+        "interactive authorization request for this user and resource.",
+    ),
     AadstsCode(
         70011,
         "invalid_scope",
         400,
-        "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid.",
-    ),  # noqa: E501
+        "The provided request must include a 'scope' input parameter. The provided value for the "
+        "input parameter 'scope' is not valid.",
+    ),
     AadstsCode(
         90002, "invalid_request", 400, "Tenant not found. Check to make sure you have the correct tenant ID."
     ),
@@ -194,39 +198,45 @@ _AADSTS: tuple[AadstsCode, ...] = (
         "invalid_grant",
         400,
         "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
-    ),  # noqa: E501
+    ),
     AadstsCode(
         700016,
         "unauthorized_client",
         400,
-        "Application with the given identifier was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-    ),  # noqa: E501
+        "Application with the given identifier was not found in the directory. This can happen if the"
+        " application has not been installed by the administrator of the tenant or consented to by "
+        "any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+    ),
     AadstsCode(
         700025,
         "invalid_client",
         401,
         "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
-    ),  # noqa: E501
+    ),
     AadstsCode(
         7000215,
         "invalid_client",
         401,
-        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.",
-    ),  # noqa: E501
+        "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+        "secret value, not the client secret ID, for a secret added to app.",
+    ),
     AadstsCode(
         7000218,
         "invalid_client",
         401,
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-    ),  # noqa: E501
+    ),
     AadstsCode(
         50076,
         "interaction_required",
         400,
-        "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
-    ),  # noqa: E501
+        "Due to a configuration change made by your administrator, or because you moved to a new "
+        "location, you must use multi-factor authentication to access the resource.",
+    ),
     AadstsCode(90033, "temporarily_unavailable", 503, "A transient error has occurred. Please try again."),
-    AadstsCode(50000, "server_error", 500, "There was an error issuing a token or an issue with our sign-in service."),
+    AadstsCode(
+        50000, "server_error", 500, "There was an error issuing a token or an issue with our sign-in service."
+    ),
     AadstsCode(900561, "invalid_request", 400, "The endpoint only accepts POST requests."),
 )
 AADSTS_CODES: dict[int, AadstsCode] = {c.code: c for c in _AADSTS}

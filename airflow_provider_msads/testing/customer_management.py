@@ -123,7 +123,9 @@ class CustomerManagement:
     # ------------------------------------------------------------------ credentials
     def authenticate(self, access_token: str | None, developer_token: str | None) -> Caller:
         if not access_token:
-            raise ApiFaultError(105, detail="The AuthenticationToken (Authorization: Bearer) header is missing.")
+            raise ApiFaultError(
+                105, detail="The AuthenticationToken (Authorization: Bearer) header is missing."
+            )
         token = self.identity.lookup_access_token(access_token)
         if token is None:
             raise ApiFaultError(105, detail="Invalid access token.")
@@ -208,14 +210,18 @@ class CustomerManagement:
             found = self._reach_sets[user_id] = frozenset(self.data.reachable_account_ids(user_id))
         return found
 
-    def _compile_predicates(self, caller: Caller, predicates: list[Predicate]) -> list[Callable[[Account], bool]]:
+    def _compile_predicates(
+        self, caller: Caller, predicates: list[Predicate]
+    ) -> list[Callable[[Account], bool]]:
         if not predicates or all(p.field == "AccountLifeCycleStatus" for p in predicates):
             raise ApiFaultError(474)
         checks: list[Callable[[Account], bool]] = []
         for p in predicates:
             allowed = SEARCH_PREDICATES.get(p.field or "")
             if allowed is None or p.operator not in allowed:
-                raise ApiFaultError(3030, detail=f"Field {p.field!r} with operator {p.operator!r} is not supported.")
+                raise ApiFaultError(
+                    3030, detail=f"Field {p.field!r} with operator {p.operator!r} is not supported."
+                )
             value = (p.value or "").strip()
             if not value:
                 raise ApiFaultError(3030, detail=f"Predicate {p.field} needs a value.")
@@ -228,7 +234,9 @@ class CustomerManagement:
             try:
                 ids = {int(v) for v in values}
             except ValueError:
-                raise ApiFaultError(3030, detail=f"Predicate {field} needs numeric ids, got {value!r}.") from None
+                raise ApiFaultError(
+                    3030, detail=f"Predicate {field} needs numeric ids, got {value!r}."
+                ) from None
             if field == "AccountId":
                 return lambda a: a.id in ids
             if field == "CustomerId":

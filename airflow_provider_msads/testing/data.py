@@ -86,7 +86,7 @@ MARKETS: tuple[Market, ...] = (
         "London",
         None,
         "EC1A 1BB",
-    ),  # noqa: E501
+    ),
     Market(
         "DE",
         "EUR",
@@ -96,7 +96,7 @@ MARKETS: tuple[Market, ...] = (
         "München",
         "BY",
         "80331",
-    ),  # noqa: E501
+    ),
     Market("FR", "EUR", "French", "FrenchFrance", "BrusselsCopenhagenMadridParis", "Paris", None, "75001"),
     Market("CA", "CAD", "French", "FrenchCanada", "EasternTimeUSCanada", "Montréal", "QC", "H2Y 1C6"),
     Market("AU", "AUD", "English", "EnglishAustralia", "CanberraMelbourneSydney", "Sydney", "NSW", "2000"),
@@ -449,7 +449,8 @@ class Dataset:
                 Account(
                     index=i,
                     id=account_id,
-                    number=f"F1{(1_000_000 + i * 37 + seed % 37) % 16**6:06X}",  # 37 is odd: unique for i < 16**6
+                    # 37 is odd, so the number is unique for i < 16**6.
+                    number=f"F1{(1_000_000 + i * 37 + seed % 37) % 16**6:06X}",
                     name=f"{company} {product} {i + 1:06d}",
                     parent_customer_id=customer.id,
                     parent_customer_number=customer.number,
@@ -518,7 +519,7 @@ class Dataset:
         owner_c = DEMO_USER_ID + 11
         owner_e = DEMO_USER_ID + 12
         owner_f = DEMO_USER_ID + 13
-        for customer, share in zip(all_customers, shares):
+        for customer, share in zip(all_customers, shares, strict=True):
             self._make_accounts(customer, share, primary_user_id=DEMO_USER_ID)
         granted = self._make_accounts(cust_c, explicit, primary_user_id=owner_c)
         self._make_accounts(cust_c, foreign, primary_user_id=owner_c)  # not granted to the demo user

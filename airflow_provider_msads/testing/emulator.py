@@ -184,7 +184,9 @@ class Emulator:
     def connection_extra(self, environment: EnvironmentName = "production") -> dict[str, str]:
         """The msads connection ``extra`` for the demo identity against this emulator."""
         extra = {
-            "developer_token": DEMO_DEVELOPER_TOKEN if environment == "production" else DEMO_SANDBOX_DEVELOPER_TOKEN,
+            "developer_token": DEMO_DEVELOPER_TOKEN
+            if environment == "production"
+            else DEMO_SANDBOX_DEVELOPER_TOKEN,
             "client_secret": DEMO_CLIENT_SECRET,
             "auth_base_url": self.url,
             "api_base_url": self.url,
@@ -233,12 +235,18 @@ class Emulator:
         return self.identity.issue_refresh_token(user_id or self.demo_user_id, lifetime=lifetime)
 
     def issue_access_token(
-        self, user_id: int | None = None, environment: EnvironmentName = "production", *, ttl: float | None = None
+        self,
+        user_id: int | None = None,
+        environment: EnvironmentName = "production",
+        *,
+        ttl: float | None = None,
     ) -> str:
         """An access token without going through OAuth (API-only tests)."""
         return self.identity.issue_access_token(user_id or self.demo_user_id, environment, ttl=ttl)
 
-    def register_client(self, client_id: str, secret: str | None, redirect_uris: tuple[str, ...] = ()) -> None:
+    def register_client(
+        self, client_id: str, secret: str | None, redirect_uris: tuple[str, ...] = ()
+    ) -> None:
         """Add an app registration (``secret`` None: a public client)."""
         self.identity.register_client(
             Client(client_id, secret, redirect_uris or Client(client_id, secret).redirect_uris)
@@ -267,7 +275,12 @@ class Emulator:
         if lowered == "" and request.method == "GET":
             return self._record(request, "index", "other", None, None, self._index())
         return self._record(
-            request, "unknown", "other", None, None, Response(404, b"Not Found", [("Content-Type", "text/plain")])
+            request,
+            "unknown",
+            "other",
+            None,
+            None,
+            Response(404, b"Not Found", [("Content-Type", "text/plain")]),
         )
 
     def _index(self) -> Response:
@@ -275,7 +288,10 @@ class Emulator:
             "service": "airflow-provider-msads emulator",
             "token_url": "/common/oauth2/v2.0/token",
             "authorize_url": "/common/oauth2/v2.0/authorize",
-            "rest": sorted("/CustomerManagement/v13/" + p for p in ("User/Query", "Accounts/Search", "Account/Query", "Customer/Query")),
+            "rest": sorted(
+                "/CustomerManagement/v13/" + p
+                for p in ("User/Query", "Accounts/Search", "Account/Query", "Customer/Query")
+            ),
             "soap": "/Api/CustomerManagement/v13/CustomerManagementService.svc",
             "accounts": len(self.data.accounts),
             "demo_user_accounts": len(self.data.demo_account_ids),
@@ -292,7 +308,9 @@ class Emulator:
         response: Response,
     ) -> Response:
         status = 0 if response.action in ("reset", "timeout") else response.status
-        record = RequestRecord(route, transport, request.method, request.path, status, tracking_id, request.headers, fault)
+        record = RequestRecord(
+            route, transport, request.method, request.path, status, tracking_id, request.headers, fault
+        )
         with self._lock:
             self.request_log.append(record)
         return response
@@ -341,12 +359,22 @@ class Emulator:
         if special is not None:
             return special
         if fault.kind == "malformed":
-            return Response(fault.status or 200, b'{"token_type":"Bearer","access_tok', [("Content-Type", JSON_CONTENT_TYPE)], delay=fault.delay)
+            return Response(
+                fault.status or 200,
+                b'{"token_type":"Bearer","access_tok',
+                [("Content-Type", JSON_CONTENT_TYPE)],
+                delay=fault.delay,
+            )
         if fault.status is None and fault.error_code is None:
             return None  # delay only / truncate: handled on the normal answer
         if route == "authorize":
             page = self.identity._error_page(fault.error_code or 50000, fault.message or "Emulated failure.")
-            return Response(fault.status or 400, (page.html or "").encode(), [("Content-Type", "text/html; charset=utf-8")], delay=fault.delay)
+            return Response(
+                fault.status or 400,
+                (page.html or "").encode(),
+                [("Content-Type", "text/html; charset=utf-8")],
+                delay=fault.delay,
+            )
         status = fault.status
         code = fault.error_code
         if code is None:
@@ -404,11 +432,15 @@ class Emulator:
             response = Response(405, b"", [("Allow", "POST")])
         else:
             try:
-                parsed = parse_request(request.body, request.headers.get("content-type"), request.headers.get("soapaction"))
+                parsed = parse_request(
+                    request.body, request.headers.get("content-type"), request.headers.get("soapaction")
+                )
                 response = Response(200, self.soap.handle(parsed, tracking_id), xml_headers)
             except SoapClientError as err:
                 if err.with_fault:
-                    response = Response(err.status, plain_fault_envelope(err.faultstring, tracking_id), xml_headers)
+                    response = Response(
+                        err.status, plain_fault_envelope(err.faultstring, tracking_id), xml_headers
+                    )
                 else:
                     response = Response(err.status, b"", [])
             except ApiFaultError as err:
@@ -431,20 +463,31 @@ class Emulator:
             return special
         if fault.kind == "malformed":
             if transport == "rest":
-                body, ctype = b'{"Accounts":[{"AccountFinancialStatus":"ClearFinancialStatus","Id":"30', JSON_CONTENT_TYPE
+                body, ctype = (
+                    b'{"Accounts":[{"AccountFinancialStatus":"ClearFinancialStatus","Id":"30',
+                    JSON_CONTENT_TYPE,
+                )
             else:
                 body, ctype = (
-                    b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><SearchAccountsResponse '
+                    b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+                    b"<SearchAccountsResponse "
                     b'xmlns="https://bingads.microsoft.com/Customer/v13"><Accounts><a:Adver',
                     XML_CONTENT_TYPE,
                 )
-            return Response(fault.status or 200, body, [("Content-Type", ctype), ("TrackingId", tracking_id)], delay=fault.delay)
+            return Response(
+                fault.status or 200,
+                body,
+                [("Content-Type", ctype), ("TrackingId", tracking_id)],
+                delay=fault.delay,
+            )
         if fault.status is None and fault.error_code is None:
             return None
         code = fault.error_code
         if code is None:
             code = {429: 117, 401: 105, 403: 106, 400: 201}.get(fault.status or 500, 0)
-        err = ApiFaultError(code, message=fault.message, fault_type=fault.fault_type, http_status=fault.status)
+        err = ApiFaultError(
+            code, message=fault.message, fault_type=fault.fault_type, http_status=fault.status
+        )
         if transport == "rest":
             response = Response(
                 fault.status or api_code(code).http_status,
@@ -453,7 +496,9 @@ class Emulator:
             )
         else:
             status = 200 if fault.soap_fault_on_200 else (fault.status or 500)
-            response = Response(status, fault_envelope(err, tracking_id), [("Content-Type", XML_CONTENT_TYPE)])
+            response = Response(
+                status, fault_envelope(err, tracking_id), [("Content-Type", XML_CONTENT_TYPE)]
+            )
         if fault.retry_after is not None:
             response.headers.append(("Retry-After", _seconds(fault.retry_after)))
         response.delay = fault.delay
@@ -489,4 +534,3 @@ def _oauth_http(result: OAuthResponse) -> Response:
         headers.append(("Content-Type", "text/html; charset=utf-8"))
         return Response(result.status, result.html.encode("utf-8"), headers)
     return Response(result.status, b"", headers)
-

@@ -143,7 +143,9 @@ def scope_environment(scope: str) -> tuple[EnvironmentName, str]:
         elif part in ("offline_access", "openid", "profile", "email"):
             continue
         else:
-            raise OAuthError(70011, f"The provided value for the input parameter 'scope' isn't valid: {part!r}.")
+            raise OAuthError(
+                70011, f"The provided value for the input parameter 'scope' isn't valid: {part!r}."
+            )
         if env is not None and env != found:
             raise OAuthError(70011, "The scope mixes production and sandbox resources.")
         env, resource = found, part
@@ -192,7 +194,9 @@ class IdentityPlatform:
                 DEMO_PUBLIC_CLIENT_ID: Client(DEMO_PUBLIC_CLIENT_ID, None),
             }
             self.refresh_tokens = {
-                DEMO_REFRESH_TOKEN: RefreshToken(DEMO_REFRESH_TOKEN, self.demo_user_id, DEMO_CLIENT_ID, 0.0, None)
+                DEMO_REFRESH_TOKEN: RefreshToken(
+                    DEMO_REFRESH_TOKEN, self.demo_user_id, DEMO_CLIENT_ID, 0.0, None
+                )
             }
             self.access_tokens = {}
             self.auth_codes = {}
@@ -229,7 +233,9 @@ class IdentityPlatform:
         scope = PRODUCTION_SCOPE_RESOURCES[0] if environment == "production" else SANDBOX_SCOPE_RESOURCES[0]
         lifetime = self.access_token_ttl if ttl is None else ttl
         with self._lock:
-            self.access_tokens[token] = AccessToken(token, user_id, client_id, environment, scope, now, now + lifetime)
+            self.access_tokens[token] = AccessToken(
+                token, user_id, client_id, environment, scope, now, now + lifetime
+            )
         return token
 
     def revoke_refresh_token(self, token: str) -> None:
@@ -276,7 +282,9 @@ class IdentityPlatform:
                 raise OAuthError(70003, f"The app requested an unsupported grant type '{grant_type}'.")
         except OAuthError as exc:
             return grant_type, self.error_response(exc.code, exc.detail)
-        return grant_type, OAuthResponse(200, body, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+        return grant_type, OAuthResponse(
+            200, body, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+        )
 
     def _authenticate_client(self, form: dict[str, str]) -> Client:
         client_id = form.get("client_id")
@@ -286,9 +294,12 @@ class IdentityPlatform:
         if client is None:
             raise OAuthError(
                 700016,
-                f"Application with identifier '{client_id}' was not found in the directory 'Emulator'. This can "
-                "happen if the application has not been installed by the administrator of the tenant or consented "
-                "to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                f"Application with identifier '{client_id}' was not found in the directory 'Emulator'. "
+                "This can "
+                "happen if the application has not been installed by the administrator of the tenant "
+                "or consented "
+                "to by any user in the tenant. You may have sent your authentication request to the "
+                "wrong tenant.",
             )
         secret = form.get("client_secret")
         if client.secret is None:
@@ -299,7 +310,8 @@ class IdentityPlatform:
         elif not secrets.compare_digest(secret.encode(), client.secret.encode()):
             raise OAuthError(
                 7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+                "Invalid client secret provided. Ensure the secret being sent in the request is the "
+                "client secret "
                 f"value, not the client secret ID, for a secret added to app '{client.client_id}'.",
             )
         return client
@@ -307,7 +319,9 @@ class IdentityPlatform:
     def _refresh_grant(self, client: Client, form: dict[str, str]) -> dict[str, Any]:
         token = form.get("refresh_token")
         if not token:
-            raise OAuthError(900144, "The request body must contain the following parameter: 'refresh_token'.")
+            raise OAuthError(
+                900144, "The request body must contain the following parameter: 'refresh_token'."
+            )
         scope = form.get("scope") or ""
         environment, resource = scope_environment(scope)
         now = self.clock.now()
@@ -316,15 +330,21 @@ class IdentityPlatform:
             if record is None:
                 raise OAuthError(9002313, "Invalid request. Request is malformed or invalid.")
             if record.client_id != client.client_id:
-                raise OAuthError(70000, "Provided grant is invalid or malformed (issued to a different client).")
+                raise OAuthError(
+                    70000, "Provided grant is invalid or malformed (issued to a different client)."
+                )
             if record.revoked:
                 raise OAuthError(50173)
             if record.expires_at is not None and now >= record.expires_at:
-                issued = datetime.fromtimestamp(record.issued_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                issued = datetime.fromtimestamp(record.issued_at, timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%fZ"
+                )
                 raise OAuthError(
                     70008,
-                    f"The provided authorization code or refresh token has expired due to inactivity. Send a new "
-                    f"interactive authorization request for this user and resource. The refresh token was issued "
+                    "The provided authorization code or refresh token has expired due to inactivity. "
+                    "Send a new "
+                    "interactive authorization request for this user and resource. The refresh token "
+                    "was issued "
                     f"on {issued}.",
                 )
             return self._issue(record.user_id, client.client_id, environment, resource, scope)
@@ -345,7 +365,8 @@ class IdentityPlatform:
             if form.get("redirect_uri") != record.redirect_uri:
                 raise OAuthError(
                     50011,
-                    f"The redirect URI '{form.get('redirect_uri')}' specified in the request does not match the "
+                    f"The redirect URI '{form.get('redirect_uri')}' specified in the request does not "
+                    "match the "
                     f"redirect URI used to obtain the authorization code.",
                 )
             if record.code_challenge is not None:
@@ -379,11 +400,15 @@ class IdentityPlatform:
         }
         if "offline_access" in scope.split():
             refresh = "M.C5_emu." + secrets.token_urlsafe(48)
-            self.refresh_tokens[refresh] = RefreshToken(refresh, user_id, client_id, now, now + self.refresh_token_ttl)
+            self.refresh_tokens[refresh] = RefreshToken(
+                refresh, user_id, client_id, now, now + self.refresh_token_ttl
+            )
             body["refresh_token"] = refresh
         return body
 
-    def error_response(self, code: int, detail: str | None = None, *, status: int | None = None) -> OAuthResponse:
+    def error_response(
+        self, code: int, detail: str | None = None, *, status: int | None = None
+    ) -> OAuthResponse:
         """The Entra error JSON for an AADSTS code."""
         info = aadsts_code(code)
         trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -392,7 +417,8 @@ class IdentityPlatform:
         body = {
             "error": info.error,
             "error_description": (
-                f"AADSTS{code}: {text} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {stamp}"
+                f"AADSTS{code}: {text} Trace ID: {trace_id} Correlation ID: {correlation_id} "
+                f"Timestamp: {stamp}"
             ),
             "error_codes": [code],
             "timestamp": stamp,
@@ -413,12 +439,15 @@ class IdentityPlatform:
         if not _TENANT_RE.match(tenant):
             return self._error_page(90002, f"Tenant '{tenant}' not found.")
         if client is None:
-            return self._error_page(700016, f"Application with identifier '{query.get('client_id')}' was not found.")
+            return self._error_page(
+                700016, f"Application with identifier '{query.get('client_id')}' was not found."
+            )
         redirect_uri = query.get("redirect_uri", "")
         if not self._redirect_allowed(client, redirect_uri):
             return self._error_page(
                 50011,
-                f"The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs "
+                f"The redirect URI '{redirect_uri}' specified in the request does not match the "
+                "redirect URIs "
                 f"configured for the application '{client.client_id}'.",
             )
         state = query.get("state")
@@ -432,11 +461,17 @@ class IdentityPlatform:
         def error(error: str, code: int, text: str) -> OAuthResponse:
             trace = str(uuid.uuid4())
             return back(
-                {"error": error, "error_description": f"AADSTS{code}: {text} Trace ID: {trace}", "error_codes": str(code)}
+                {
+                    "error": error,
+                    "error_description": f"AADSTS{code}: {text} Trace ID: {trace}",
+                    "error_codes": str(code),
+                }
             )
 
         if query.get("response_type") != "code":
-            return error("unsupported_response_type", 70005, "The provided value for 'response_type' is not supported.")
+            return error(
+                "unsupported_response_type", 70005, "The provided value for 'response_type' is not supported."
+            )
         try:
             scope_environment(query.get("scope", ""))
         except OAuthError as exc:
@@ -444,7 +479,9 @@ class IdentityPlatform:
         challenge = query.get("code_challenge")
         method = query.get("code_challenge_method")
         if challenge is not None and (method or "plain") != "S256":
-            return error("invalid_request", 90014, "Only the S256 code_challenge_method is supported by the emulator.")
+            return error(
+                "invalid_request", 90014, "Only the S256 code_challenge_method is supported by the emulator."
+            )
         if self.deny_consent:
             return error(
                 "access_denied",

@@ -2,8 +2,9 @@
 
 Shapes follow the docs' "Request JSON"/"Response JSON" templates and the msads SDK models: keys in
 alphabetical order as in the templates, 64-bit ids as JSON strings, ints and decimals as numbers, nil as
-``null``, flags enums as "A, B" strings. Faults: ``{"TrackingId", "Type": "AdApiFaultDetail", "Errors": [...]}``
-or ``{"TrackingId", "Type": "ApiFault", "OperationErrors": [...]}``.
+``null``, flags enums as "A, B" strings. Faults:
+``{"TrackingId", "Type": "AdApiFaultDetail", "Errors": [...]}`` or
+``{"TrackingId", "Type": "ApiFault", "OperationErrors": [...]}``.
 
 Accounts are the hot path (10,000 accounts in ten pages must take well under a second), so each account's
 JSON text is rendered once per ReturnAdditionalFields combination and cached; a page is a string join.
@@ -117,7 +118,9 @@ def account_dict(a: Account, mask: int) -> dict[str, Any]:
                 "TaxCertificates": _pairs(tc.certificates),
             }
         )
-    d.update({"TaxInformation": _pairs(a.tax_information), "TimeStamp": a.time_stamp, "TimeZone": a.time_zone})
+    d.update(
+        {"TaxInformation": _pairs(a.tax_information), "TimeStamp": a.time_stamp, "TimeZone": a.time_zone}
+    )
     return d
 
 
@@ -193,7 +196,9 @@ def fault_dict(err: ApiFaultError, tracking_id: str) -> dict[str, Any]:
     return {
         "TrackingId": tracking_id,
         "Type": "AdApiFaultDetail",
-        "Errors": [{"Code": err.code, "Detail": err.detail, "ErrorCode": err.error_code, "Message": err.message}],
+        "Errors": [
+            {"Code": err.code, "Detail": err.detail, "ErrorCode": err.error_code, "Message": err.message}
+        ],
     }
 
 
@@ -229,7 +234,9 @@ class RestApi:
 
     def handle(self, operation: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         """Returns (status, JSON body). Raises ApiFaultError for the caller to render with the TrackingId."""
-        caller = self.service.authenticate(bearer_token(headers.get("authorization")), headers.get("developertoken"))
+        caller = self.service.authenticate(
+            bearer_token(headers.get("authorization")), headers.get("developertoken")
+        )
         request = parse_json_object(body)
         if operation == "GetUser":
             user = self.service.get_user(caller, parse_long(request.get("UserId"), "UserId"))
@@ -269,7 +276,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 def _mask(value: object) -> int:
     if value is not None and not isinstance(value, str):
-        raise ApiFaultError(201, detail="ReturnAdditionalFields must be a string such as \"AccountMode, TaxCertificate\".")
+        raise ApiFaultError(
+            201, detail='ReturnAdditionalFields must be a string such as "AccountMode, TaxCertificate".'
+        )
     mask = 0
     for name in parse_additional_fields(value):
         mask |= _FLAG_BITS.get(name, 0)
@@ -299,7 +308,11 @@ def _predicates(value: object) -> list[Predicate] | None:
     out = []
     for item in items:
         operator = _text(item.get("Operator"), "Predicate.Operator")
-        out.append(Predicate(_text(item.get("Field"), "Predicate.Field"), operator, _text(item.get("Value"), "Value")))
+        out.append(
+            Predicate(
+                _text(item.get("Field"), "Predicate.Field"), operator, _text(item.get("Value"), "Value")
+            )
+        )
     return out
 
 
@@ -307,7 +320,9 @@ def _ordering(value: object) -> list[OrderBy] | None:
     items = _list_of_objects(value, "Ordering")
     if items is None:
         return None
-    return [OrderBy(_text(i.get("Field"), "OrderBy.Field"), _text(i.get("Order"), "OrderBy.Order")) for i in items]
+    return [
+        OrderBy(_text(i.get("Field"), "OrderBy.Field"), _text(i.get("Order"), "OrderBy.Order")) for i in items
+    ]
 
 
 def _paging(value: object) -> Paging | None:

@@ -12,6 +12,7 @@ the application for a :class:`Response`, and then performs the response's socket
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -67,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, False)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -191,20 +192,22 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         with self._conn_lock:
             conns = list(self._connections)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class ServerThread:
     """Runs an :class:`EmulatorHTTPServer` in a daemon thread; ``stop`` releases held connections too."""
 
-    def __init__(self, app: Application, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
+    def __init__(
+        self, app: Application, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False
+    ) -> None:
         self.httpd = EmulatorHTTPServer((host, port), app, verbose=verbose)
         self.host = host
         self.port = int(self.httpd.server_address[1])
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     @property
     def url(self) -> str:

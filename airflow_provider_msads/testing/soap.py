@@ -94,7 +94,9 @@ def _text(el: etree._Element | None) -> str | None:
     return (el.text or "").strip()
 
 
-def read_in_order(parent: etree._Element | None, ns: str, names: tuple[str, ...]) -> dict[str, etree._Element]:
+def read_in_order(
+    parent: etree._Element | None, ns: str, names: tuple[str, ...]
+) -> dict[str, etree._Element]:
     """Members of a data contract, read as DataContractSerializer does: in schema order only."""
     found: dict[str, etree._Element] = {}
     if parent is None:
@@ -117,7 +119,9 @@ def parse_request(body: bytes, content_type: str | None, soap_action: str | None
     """Parse and sanity-check a SOAP request; raises SoapClientError / ApiFaultError."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media == "application/soap+xml":
-        raise SoapClientError(415, "SOAP 1.2 (application/soap+xml) is not supported; use SOAP 1.1 text/xml.", with_fault=False)
+        raise SoapClientError(
+            415, "SOAP 1.2 (application/soap+xml) is not supported; use SOAP 1.1 text/xml.", with_fault=False
+        )
     if media != "text/xml":
         raise SoapClientError(415, f"Content-Type {media or '(none)'} is not text/xml.", with_fault=False)
     if len(body) > MAX_SOAP_BYTES:
@@ -128,7 +132,7 @@ def parse_request(body: bytes, content_type: str | None, soap_action: str | None
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError:
         raise SoapClientError(400, "The request body is not well-formed XML.") from None
-    if root.getroottree().docinfo.doctype:
+    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise SoapClientError(400, "DTDs are not allowed in SOAP messages.")
     if root.tag == f"{{{SOAP12_ENV}}}Envelope":
         raise SoapClientError(400, "SOAP 1.2 envelopes are not supported; use SOAP 1.1.")
@@ -150,7 +154,9 @@ def parse_request(body: bytes, content_type: str | None, soap_action: str | None
             "ContractFilter mismatch at the EndpointDispatcher.",
         )
     if qname.namespace != NS or operation != action:
-        raise SoapClientError(500, f"The body element {qname.localname} does not match the SOAPAction {action}.")
+        raise SoapClientError(
+            500, f"The body element {qname.localname} does not match the SOAPAction {action}."
+        )
     headers: dict[str, str | None] = {}
     if header is not None:
         for child in header:
@@ -173,10 +179,14 @@ def _v(name: str, value: object) -> str:
     return f"<a:{name}>{text}</a:{name}>"
 
 
-def _pairs(name: str, pairs: tuple[tuple[str, str], ...] | None, item: str = "KeyValuePairOfstringstring") -> str:
+def _pairs(
+    name: str, pairs: tuple[tuple[str, str], ...] | None, item: str = "KeyValuePairOfstringstring"
+) -> str:
     if pairs is None:
         return f'<a:{name} i:nil="true" xmlns:b="{GENERIC}"/>'
-    inner = "".join(f"<b:{item}><b:key>{escape(k)}</b:key><b:value>{escape(v)}</b:value></b:{item}>" for k, v in pairs)
+    inner = "".join(
+        f"<b:{item}><b:key>{escape(k)}</b:key><b:value>{escape(v)}</b:value></b:{item}>" for k, v in pairs
+    )
     return f'<a:{name} xmlns:b="{GENERIC}">{inner}</a:{name}>'
 
 
@@ -207,7 +217,8 @@ def address_xml(name: str, a: Address) -> str:
 def account_base_xml(a: Account) -> str:
     """AdvertiserAccount members up to AutoTagType/SoldToPaymentInstrumentId (always sent), schema order."""
     agencies = "".join(
-        f"<a:CustomerInfo><a:Id>{i}</a:Id><a:Name>{escape(n)}</a:Name></a:CustomerInfo>" for i, n in a.linked_agencies
+        f"<a:CustomerInfo><a:Id>{i}</a:Id><a:Name>{escape(n)}</a:Name></a:CustomerInfo>"
+        for i, n in a.linked_agencies
     )
     return (
         _v("BillToCustomerId", a.bill_to_customer_id)
@@ -341,7 +352,9 @@ def fault_envelope(err: ApiFaultError, tracking_id: str, *, faultcode: str = "s:
     tid = escape(tracking_id)
     detail_text = f"<Detail>{escape(err.detail)}</Detail>" if err.detail else '<Detail i:nil="true"/>'
     if err.fault_type == "ApiFault":
-        details = f"<e:Details>{escape(err.detail)}</e:Details>" if err.detail else '<e:Details i:nil="true"/>'
+        details = (
+            f"<e:Details>{escape(err.detail)}</e:Details>" if err.detail else '<e:Details i:nil="true"/>'
+        )
         detail = (
             f'<ApiFault xmlns="{NS}" xmlns:a="{ADAPI}" xmlns:e="{EXC}" xmlns:i="{XSI}">'
             f"<a:TrackingId>{tid}</a:TrackingId><e:OperationErrors><e:OperationError>"
@@ -350,20 +363,23 @@ def fault_envelope(err: ApiFaultError, tracking_id: str, *, faultcode: str = "s:
         )
     else:
         error_code = (
-            f"<ErrorCode>{escape(err.error_code)}</ErrorCode>" if err.error_code else '<ErrorCode i:nil="true"/>'
+            f"<ErrorCode>{escape(err.error_code)}</ErrorCode>"
+            if err.error_code
+            else '<ErrorCode i:nil="true"/>'
         )
         detail = (
-            f'<AdApiFaultDetail xmlns="{ADAPI}" xmlns:i="{XSI}"><TrackingId>{tid}</TrackingId><Errors><AdApiError>'
+            f'<AdApiFaultDetail xmlns="{ADAPI}" xmlns:i="{XSI}"><TrackingId>{tid}</TrackingId>'
+            "<Errors><AdApiError>"
             f"<Code>{err.code}</Code>{detail_text}{error_code}<Message>{escape(err.message)}</Message>"
             "</AdApiError></Errors></AdApiFaultDetail>"
         )
     faultstring = (
-        "Invalid client data. Check the SOAP fault details for more information. "
-        f"TrackingId: {tid}."
+        f"Invalid client data. Check the SOAP fault details for more information. TrackingId: {tid}."
     )
     return envelope(
         tracking_id,
-        f'<s:Fault><faultcode>{faultcode}</faultcode><faultstring xml:lang="en-US">{faultstring}</faultstring>'
+        f"<s:Fault><faultcode>{faultcode}</faultcode>"
+        f'<faultstring xml:lang="en-US">{faultstring}</faultstring>'
         f"<detail>{detail}</detail></s:Fault>",
     )
 
@@ -372,7 +388,8 @@ def plain_fault_envelope(faultstring: str, tracking_id: str, faultcode: str = "s
     """A fault without detail (WCF dispatcher errors: unknown action, unreadable message)."""
     return envelope(
         tracking_id,
-        f'<s:Fault><faultcode>{faultcode}</faultcode><faultstring xml:lang="en-US">{escape(faultstring)}</faultstring>'
+        f"<s:Fault><faultcode>{faultcode}</faultcode>"
+        f'<faultstring xml:lang="en-US">{escape(faultstring)}</faultstring>'
         "</s:Fault>",
     )
 
@@ -411,12 +428,20 @@ class SoapApi:
             )
         elif op == "GetCustomer":
             members = read_in_order(el, NS, ("CustomerId",))
-            customer = self.service.get_customer(caller, parse_long(_text(members.get("CustomerId")), "CustomerId"))
-            body = f'<GetCustomerResponse xmlns="{NS}">' + _entities("Customer", customer_xml(customer)) + "</GetCustomerResponse>"
+            customer = self.service.get_customer(
+                caller, parse_long(_text(members.get("CustomerId")), "CustomerId")
+            )
+            body = (
+                f'<GetCustomerResponse xmlns="{NS}">'
+                + _entities("Customer", customer_xml(customer))
+                + "</GetCustomerResponse>"
+            )
         elif op == "GetAccount":
             members = read_in_order(el, NS, ("AccountId", "ReturnAdditionalFields"))
             fields = parse_additional_fields(_text(members.get("ReturnAdditionalFields")))
-            account = self.service.get_account(caller, parse_long(_text(members.get("AccountId")), "AccountId"))
+            account = self.service.get_account(
+                caller, parse_long(_text(members.get("AccountId")), "AccountId")
+            )
             body = (
                 f'<GetAccountResponse xmlns="{NS}">'
                 + _entities("Account", self.account_xml(account, fields))
@@ -432,9 +457,14 @@ class SoapApi:
                 _paging(members.get("PageInfo")),
             )
             inner = "".join(
-                "<a:AdvertiserAccount>" + self.account_xml(a, fields) + "</a:AdvertiserAccount>" for a in accounts
+                "<a:AdvertiserAccount>" + self.account_xml(a, fields) + "</a:AdvertiserAccount>"
+                for a in accounts
             )
-            body = f'<SearchAccountsResponse xmlns="{NS}">' + _entities("Accounts", inner) + "</SearchAccountsResponse>"
+            body = (
+                f'<SearchAccountsResponse xmlns="{NS}">'
+                + _entities("Accounts", inner)
+                + "</SearchAccountsResponse>"
+            )
         return envelope(tracking_id, body)
 
 

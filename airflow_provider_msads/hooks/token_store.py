@@ -49,6 +49,7 @@ DOCUMENT_FORMAT = "airflow-provider-msads/token-store"
 DOCUMENT_VERSION = 1
 _KDF_SALT = b"airflow-provider-msads/token-store/v1"
 _MAX_ERROR_TEXT = 200
+_WRITE_ATTEMPTS = 3
 
 
 def variable_key(conn_id: str) -> str:
@@ -214,27 +215,34 @@ class VariableTokenStore:
     # --- document I/O -------------------------------------------------------------------------------
 
     def _read(self) -> dict[str, Any]:
+        raw = self._get_raw()
+        if raw is None or not raw.strip():
+            return _empty()
+        doc = self._parse(raw)
+        if doc is None:
+            log.warning(
+                "Variable %s is not a token-store document: ignoring it (it will be rewritten)", self.key
+            )
+            return _empty()
+        return doc
+
+    def _get_raw(self) -> str | None:
         try:
-            raw = self._variables.get(self.key)
+            return self._variables.get(self.key)
         except Exception as err:
             raise TokenStoreError(
                 f"cannot read Airflow Variable {self.key!r} ({_describe(err)}): tasks must be able to read "
                 "Variables (execution API / metadata database reachable)"
             ) from None
-        if raw is None or not raw.strip():
-            return _empty()
+
+    def _parse(self, raw: str) -> dict[str, Any] | None:
+        """The document in ``raw``; None if it is not one; TokenStoreError if a newer version wrote it."""
         try:
             doc: Any = json.loads(raw)
         except ValueError:
-            log.warning(
-                "Variable %s is not a token-store document: ignoring it (it will be rewritten)", self.key
-            )
-            return _empty()
+            return None
         if not isinstance(doc, dict) or doc.get("format") != DOCUMENT_FORMAT:
-            log.warning(
-                "Variable %s is not a token-store document: ignoring it (it will be rewritten)", self.key
-            )
-            return _empty()
+            return None
         if doc.get("version") != DOCUMENT_VERSION:
             raise TokenStoreError(
                 f"Variable {self.key!r} has token-store version {doc.get('version')!r}, this provider reads "
@@ -243,7 +251,31 @@ class VariableTokenStore:
         return doc
 
     def _write(self, doc: dict[str, Any]) -> None:
-        value = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        """Write, then read back: another writer's newer slots are kept (merged), a shadow is an error.
+
+        Variables have no compare-and-swap, so a writer on another machine can still slip in between
+        our read and our write; both chains are valid at Microsoft, so that costs freshness, not access.
+        """
+        for _ in range(_WRITE_ATTEMPTS):
+            value = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+            self._set_raw(value)
+            read_back = self._get_raw()
+            if read_back == value:
+                return
+            theirs = self._parse(read_back) if read_back else None
+            if theirs is None:
+                break
+            merged = _merge(doc, theirs)
+            if merged == theirs:  # what is stored now is at least as new as what we wrote
+                return
+            doc = merged
+        raise TokenStoreError(
+            f"Airflow Variable {self.key!r} was written but reads back differently: a secrets backend "
+            "(e.g. an AIRFLOW_VAR_* environment variable or a read-only vault) defines it and shadows "
+            "the stored value. Fix: remove it from that backend so the rotated refresh token can be kept"
+        )
+
+    def _set_raw(self, value: str) -> None:
         description = (
             f"Microsoft Advertising OAuth tokens of connection {self.conn_id} (encrypted, managed by "
             "airflow-provider-msads; delete it to start again from the connection's refresh token)"
@@ -257,18 +289,6 @@ class VariableTokenStore:
                 "refresh token expires. Fix: let tasks write Variables (metadata DB / execution API "
                 "reachable, no read-only setup), or pass token_store= to MicrosoftAdsHook to store elsewhere"
             ) from None
-        try:
-            read_back = self._variables.get(self.key)
-        except Exception as err:
-            raise TokenStoreError(
-                f"cannot read back Airflow Variable {self.key!r} after saving it ({_describe(err, value)})"
-            ) from None
-        if read_back != value:
-            raise TokenStoreError(
-                f"Airflow Variable {self.key!r} was written but reads back differently: a secrets backend "
-                "(e.g. an AIRFLOW_VAR_* environment variable or a read-only vault) defines it and shadows "
-                "the stored value. Fix: remove it from that backend so the rotated refresh token can be kept"
-            )
 
     def _seal(self, slot: str, token: str, origin: str, obtained_at: float) -> str:
         plain = json.dumps(
@@ -305,6 +325,18 @@ class VariableTokenStore:
             return None
         token: str = payload["t"]
         return token
+
+
+def _merge(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Slot by slot, the newer entry: refresh by ``obtained_at``, access by ``expires_at``."""
+    merged = dict(theirs)
+    for slot, stamp in (("refresh", "obtained_at"), ("access", "expires_at")):
+        mine, other = ours.get(slot), theirs.get(slot)
+        mine_at = _number(mine.get(stamp)) if isinstance(mine, dict) else float("-inf")
+        other_at = _number(other.get(stamp)) if isinstance(other, dict) else float("-inf")
+        if mine_at > other_at:
+            merged[slot] = mine
+    return merged
 
 
 def _empty() -> dict[str, Any]:

@@ -6,10 +6,13 @@ token each grant used. It mirrors the JSON shapes in shared/msads-api/oauth-erro
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import itertools
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -133,3 +136,43 @@ class FakeIdentity:
                 *self.issued_refresh_tokens,
                 *self.issued_access_tokens,
             ]
+
+
+@contextlib.contextmanager
+def serve(fake: FakeIdentity) -> Iterator[str]:
+    """Serve ``fake`` over real HTTP on 127.0.0.1 (for subprocess tests); yields the base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = httpx.Request(
+                "POST",
+                f"http://127.0.0.1{self.path}",
+                content=self.rfile.read(length),
+                headers=dict(self.headers),
+            )
+            try:
+                response = fake.handle(request)
+            except httpx.TransportError:
+                self.close_connection = True
+                return
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

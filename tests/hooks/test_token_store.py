@@ -246,3 +246,39 @@ def test_airflow_env_var_shadowing_is_reported(
     monkeypatch.setenv("AIRFLOW_VAR_" + store.key.upper(), "{}")
     with pytest.raises(TokenStoreError, match="secrets backend"):
         store.save(chain())
+
+
+class RacingVariables(DictVariables):
+    """Another machine writes right after our first write (no compare-and-swap on Variables)."""
+
+    def __init__(self, intruder: str) -> None:
+        super().__init__()
+        self.intruder = intruder
+
+    def set(self, key: str, value: str, description: str) -> None:
+        super().set(key, value, description)
+        if self.writes == 1:
+            self.values[key] = self.intruder
+
+
+def _doc_with(token: str, at: float) -> str:
+    variables = DictVariables()
+    other = VariableTokenStore("c", settings(), variables=variables)
+    other.save(chain(token, at=at))
+    return variables.values[other.key]
+
+
+def test_concurrent_newer_writer_is_kept_not_reported_as_shadowing() -> None:
+    variables = RacingVariables(_doc_with(ROTATED_2, at=2000.0))
+    store = VariableTokenStore("c", settings(), variables=variables)
+    store.save(chain(ROTATED, at=1000.0))
+    assert store.load().refresh_token == ROTATED_2  # type: ignore[union-attr]
+    assert variables.writes == 1
+
+
+def test_concurrent_older_writer_is_overwritten_again() -> None:
+    variables = RacingVariables(_doc_with(ROTATED_2, at=500.0))
+    store = VariableTokenStore("c", settings(), variables=variables)
+    store.save(chain(ROTATED, at=1000.0))
+    assert store.load().refresh_token == ROTATED  # type: ignore[union-attr]
+    assert variables.writes == 2

@@ -208,7 +208,9 @@ def _scrub(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def _first_line(description: str) -> str:
+    """The server's sentence without the Trace/Correlation ID trailer (those are reported separately)."""
     line = description.strip().splitlines()[0] if description.strip() else ""
+    line = line.split(" Trace ID:")[0].strip()
     return line if len(line) <= _MAX_QUOTE else line[: _MAX_QUOTE - 3] + "..."
 
 

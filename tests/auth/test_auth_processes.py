@@ -118,3 +118,30 @@ def test_processes_on_different_machines_never_store_an_unusable_token(tmp_path:
     assert chain.refresh_token in fake.valid_refresh_tokens
     saved = [r for r in results if r["saved_token"]]
     assert chain.obtained_at in {r["saved_at"] for r in saved}
+
+
+@pytest.mark.timeout(120)
+def test_processes_against_the_emulator_make_one_grant_and_keep_the_newest(
+    tmp_path: Path, msads_emulator: Any
+) -> None:
+    from airflow_provider_msads.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN
+
+    creds = (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN)
+    results = run_workers(tmp_path, msads_emulator.url, share=True, one_lock=True, creds=creds)
+    assert msads_emulator.grant_counts["refresh_token"] == 1
+    assert len({r["access_token"] for r in results}) == 1
+    chain = stored_chain(tmp_path, msads_emulator.url, creds)
+    assert [r["saved_token"] for r in results if r["saved_token"]] == [chain.refresh_token]
+    # a second wave without sharing: N more grants, each from the token the previous process stored
+    (tmp_path / "go").unlink()
+    for ready in tmp_path.glob("go.ready.*"):
+        ready.unlink()
+    results = run_workers(tmp_path, msads_emulator.url, share=False, one_lock=True, creds=creds)
+    assert msads_emulator.grant_counts["refresh_token"] == 1 + N
+    newest = max((r for r in results if r["saved_token"]), key=lambda r: r["saved_at"])
+    assert stored_chain(tmp_path, msads_emulator.url, creds).refresh_token == newest["saved_token"]
+    msads_emulator.revoke_refresh_token(DEMO_REFRESH_TOKEN)  # the stored chain alone must still work
+    (tmp_path / "go").unlink()
+    for ready in tmp_path.glob("go.ready.*"):
+        ready.unlink()
+    run_workers(tmp_path, msads_emulator.url, share=False, one_lock=True, creds=creds)

@@ -34,4 +34,3 @@ def assert_valid_soap(validator: ModuleType) -> Callable[[bytes], None]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=TIMEOUT) as client:
         yield client
-

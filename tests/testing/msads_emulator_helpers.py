@@ -55,7 +55,9 @@ def rest_headers(token: str, developer_token: str = DEMO_DEVELOPER_TOKEN) -> dic
     return {"Authorization": f"Bearer {token}", "DeveloperToken": developer_token}
 
 
-def soap_envelope(operation: str, body: str, token: str | None, developer_token: str | None = DEMO_DEVELOPER_TOKEN) -> bytes:
+def soap_envelope(
+    operation: str, body: str, token: str | None, developer_token: str | None = DEMO_DEVELOPER_TOKEN
+) -> bytes:
     header = ""
     if token is not None:
         header += f"<AuthenticationToken>{token}</AuthenticationToken>"

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from msads_emulator_helpers import PROD_SCOPE, SANDBOX_SCOPE, refresh, rest_headers
 
 from airflow_provider_msads.testing import (
     DEMO_CLIENT_ID,
@@ -18,9 +19,15 @@ from airflow_provider_msads.testing import (
     Emulator,
 )
 
-from msads_emulator_helpers import PROD_SCOPE, SANDBOX_SCOPE, refresh, rest_headers
-
-ERROR_KEYS = {"error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id", "error_uri"}
+ERROR_KEYS = {
+    "error",
+    "error_description",
+    "error_codes",
+    "timestamp",
+    "trace_id",
+    "correlation_id",
+    "error_uri",
+}
 
 
 def assert_oauth_error(response: httpx.Response, status: int, error: str, code: int) -> None:
@@ -31,7 +38,9 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str, code: 
     assert body["error_codes"] == [code]
     assert re.match(rf"^AADSTS{code}: ", body["error_description"]), body["error_description"]
     assert body["error_uri"].endswith(f"?code={code}")
-    assert re.fullmatch(r"[0-9a-f-]{36}", body["trace_id"]) and re.fullmatch(r"[0-9a-f-]{36}", body["correlation_id"])
+    assert re.fullmatch(r"[0-9a-f-]{36}", body["trace_id"]) and re.fullmatch(
+        r"[0-9a-f-]{36}", body["correlation_id"]
+    )
 
 
 def test_refresh_grant_success_shape_and_rotation(msads_emulator: Emulator, http: httpx.Client) -> None:
@@ -39,7 +48,14 @@ def test_refresh_grant_success_shape_and_rotation(msads_emulator: Emulator, http
     assert first.status_code == 200
     assert first.headers["content-type"].startswith("application/json")
     body = first.json()
-    assert set(body) == {"token_type", "scope", "expires_in", "ext_expires_in", "access_token", "refresh_token"}
+    assert set(body) == {
+        "token_type",
+        "scope",
+        "expires_in",
+        "ext_expires_in",
+        "access_token",
+        "refresh_token",
+    }
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == body["ext_expires_in"] == 3600
     assert body["scope"] == "https://ads.microsoft.com/msads.manage"
@@ -93,7 +109,12 @@ def test_unknown_refresh_token_is_invalid_grant(msads_emulator: Emulator, http: 
     ],
 )
 def test_token_errors(
-    msads_emulator: Emulator, http: httpx.Client, overrides: dict[str, str | None], status: int, error: str, code: int
+    msads_emulator: Emulator,
+    http: httpx.Client,
+    overrides: dict[str, str | None],
+    status: int,
+    error: str,
+    code: int,
 ) -> None:
     assert_oauth_error(refresh(http, msads_emulator, **overrides), status, error, code)  # type: ignore[arg-type]
 
@@ -112,7 +133,9 @@ def test_refresh_token_bound_to_its_client(msads_emulator: Emulator, http: httpx
 
 
 def test_token_endpoint_needs_post_and_form(msads_emulator: Emulator, http: httpx.Client) -> None:
-    assert_oauth_error(http.get(f"{msads_emulator.url}/common/oauth2/v2.0/token"), 400, "invalid_request", 900561)
+    assert_oauth_error(
+        http.get(f"{msads_emulator.url}/common/oauth2/v2.0/token"), 400, "invalid_request", 900561
+    )
     as_json = http.post(
         f"{msads_emulator.url}/common/oauth2/v2.0/token",
         json={"grant_type": "refresh_token", "client_id": DEMO_CLIENT_ID},
@@ -140,7 +163,9 @@ def test_access_token_ttl_is_configurable(msads_emulator_factory, http: httpx.Cl
     emu = msads_emulator_factory(access_token_ttl=120.0)
     token = refresh(http, emu).json()
     assert token["expires_in"] == 120
-    ok = http.post(emu.url + "/CustomerManagement/v13/User/Query", json={}, headers=rest_headers(token["access_token"]))
+    ok = http.post(
+        emu.url + "/CustomerManagement/v13/User/Query", json={}, headers=rest_headers(token["access_token"])
+    )
     assert ok.status_code == 200
     emu.advance_clock(121)
     expired = http.post(
@@ -156,7 +181,9 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize(http: httpx.Client, emu: Emulator, challenge: str, redirect: str = "http://localhost:8765/cb") -> httpx.Response:
+def authorize(
+    http: httpx.Client, emu: Emulator, challenge: str, redirect: str = "http://localhost:8765/cb"
+) -> httpx.Response:
     return http.get(
         f"{emu.url}/common/oauth2/v2.0/authorize",
         params={
@@ -172,7 +199,9 @@ def authorize(http: httpx.Client, emu: Emulator, challenge: str, redirect: str =
     )
 
 
-def redeem(http: httpx.Client, emu: Emulator, code: str, verifier: str, redirect: str = "http://localhost:8765/cb") -> httpx.Response:
+def redeem(
+    http: httpx.Client, emu: Emulator, code: str, verifier: str, redirect: str = "http://localhost:8765/cb"
+) -> httpx.Response:
     return http.post(
         f"{emu.url}/common/oauth2/v2.0/token",
         data={
@@ -210,7 +239,9 @@ def test_pkce_mismatch_and_code_expiry(msads_emulator: Emulator, http: httpx.Cli
     verifier, challenge = pkce_pair()
     code = parse_qs(urlsplit(authorize(http, msads_emulator, challenge).headers["location"]).query)["code"][0]
     assert_oauth_error(redeem(http, msads_emulator, code, verifier + "x"), 400, "invalid_grant", 501481)
-    code2 = parse_qs(urlsplit(authorize(http, msads_emulator, challenge).headers["location"]).query)["code"][0]
+    code2 = parse_qs(urlsplit(authorize(http, msads_emulator, challenge).headers["location"]).query)["code"][
+        0
+    ]
     msads_emulator.advance_clock(601)
     assert_oauth_error(redeem(http, msads_emulator, code2, verifier), 400, "invalid_grant", 70008)
 

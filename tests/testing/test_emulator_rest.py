@@ -27,14 +27,20 @@ def template_keys(name: str) -> dict[str, object]:
     return json.loads(text)
 
 
-def post(http: httpx.Client, emu: Emulator, path: str, body: object, token: str, dev: str = DEMO_DEVELOPER_TOKEN) -> httpx.Response:
+def post(
+    http: httpx.Client, emu: Emulator, path: str, body: object, token: str, dev: str = DEMO_DEVELOPER_TOKEN
+) -> httpx.Response:
     return http.post(emu.url + REST + path, json=body, headers=rest_headers(token, dev))
 
 
-def search_all(http: httpx.Client, emu: Emulator, token: str, size: int, **extra: object) -> list[dict[str, object]]:
+def search_all(
+    http: httpx.Client, emu: Emulator, token: str, size: int, **extra: object
+) -> list[dict[str, object]]:
     found: list[dict[str, object]] = []
     for index in range(1000):  # bounded: a short page ends it long before
-        response = post(http, emu, "Accounts/Search", search_json(emu.demo_user_id, index, size, **extra), token)
+        response = post(
+            http, emu, "Accounts/Search", search_json(emu.demo_user_id, index, size, **extra), token
+        )
         assert response.status_code == 200, response.text
         page = response.json()["Accounts"]
         found.extend(page)
@@ -63,7 +69,9 @@ def test_get_user_shape_and_roles(msads_emulator: Emulator, http: httpx.Client) 
     assert len({r["CustomerId"] for r in roles}) == len(roles)
 
 
-def test_search_accounts_returns_exactly_the_demo_users_accounts(msads_emulator: Emulator, http: httpx.Client) -> None:
+def test_search_accounts_returns_exactly_the_demo_users_accounts(
+    msads_emulator: Emulator, http: httpx.Client
+) -> None:
     token = access_token(http, msads_emulator)
     accounts = search_all(http, msads_emulator, token, size=7)
     ids = [int(a["Id"]) for a in accounts]  # type: ignore[arg-type]
@@ -75,9 +83,13 @@ def test_search_accounts_returns_exactly_the_demo_users_accounts(msads_emulator:
     assert msads_emulator.transport_counters[("SearchAccounts", "rest")] == 4
 
 
-def test_account_shape_ids_as_strings_and_additional_fields(msads_emulator: Emulator, http: httpx.Client) -> None:
+def test_account_shape_ids_as_strings_and_additional_fields(
+    msads_emulator: Emulator, http: httpx.Client
+) -> None:
     token = access_token(http, msads_emulator)
-    plain = post(http, msads_emulator, "Accounts/Search", search_json(msads_emulator.demo_user_id, 0, 5), token).json()
+    plain = post(
+        http, msads_emulator, "Accounts/Search", search_json(msads_emulator.demo_user_id, 0, 5), token
+    ).json()
     account = plain["Accounts"][0]
     template = template_keys("SearchAccounts.response.json.txt")["Accounts"][0]  # type: ignore[index]
     optional = {"AccountMode", "TaxCertificate"}
@@ -112,13 +124,19 @@ def test_get_account_and_get_customer(msads_emulator: Emulator, http: httpx.Clie
     )
     customer_id = account["ParentCustomerId"]
     with_number = post(
-        http, msads_emulator, "Account/Query", {"AccountId": account_id, "ReturnAdditionalFields": "ParentCustomerNumber"}, token
+        http,
+        msads_emulator,
+        "Account/Query",
+        {"AccountId": account_id, "ReturnAdditionalFields": "ParentCustomerNumber"},
+        token,
     ).json()["Account"]
     assert with_number["ParentCustomerNumber"].startswith("C")
     own_customer = msads_emulator.data.home_customer.id
     customer = post(http, msads_emulator, "Customer/Query", {"CustomerId": str(own_customer)}, token)
     assert customer.status_code == 200
-    assert list(customer.json()["Customer"]) == list(template_keys("GetCustomer.response.json.txt")["Customer"])  # type: ignore[arg-type]
+    assert list(customer.json()["Customer"]) == list(
+        template_keys("GetCustomer.response.json.txt")["Customer"]
+    )  # type: ignore[arg-type]
     assert customer_id  # linked accounts belong to a customer the user has no role on:
     foreign_customer = msads_emulator.data.foreign_customer.id
     denied = post(http, msads_emulator, "Customer/Query", {"CustomerId": str(foreign_customer)}, token)
@@ -127,7 +145,9 @@ def test_get_account_and_get_customer(msads_emulator: Emulator, http: httpx.Clie
 
 def test_get_account_not_reachable(msads_emulator: Emulator, http: httpx.Client) -> None:
     token = access_token(http, msads_emulator)
-    foreign = next(i for i in msads_emulator.data.account_by_id if i not in set(msads_emulator.expected_account_ids))
+    foreign = next(
+        i for i in msads_emulator.data.account_by_id if i not in set(msads_emulator.expected_account_ids)
+    )
     response = post(http, msads_emulator, "Account/Query", {"AccountId": str(foreign)}, token)
     assert response.status_code == 403
     body = response.json()
@@ -142,13 +162,19 @@ def test_get_account_not_reachable(msads_emulator: Emulator, http: httpx.Client)
         ([{"Field": "AccountLifeCycleStatus", "Operator": "In", "Value": "Draft,Pending"}], "Draft,Pending"),
     ],
 )
-def test_status_predicates(msads_emulator: Emulator, http: httpx.Client, predicates: list[dict[str, str]], expected: str) -> None:
+def test_status_predicates(
+    msads_emulator: Emulator, http: httpx.Client, predicates: list[dict[str, str]], expected: str
+) -> None:
     token = access_token(http, msads_emulator)
     body = search_json(msads_emulator.demo_user_id, 0, 1000)
     body["Predicates"] += predicates
     accounts = post(http, msads_emulator, "Accounts/Search", body, token).json()["Accounts"]
     wanted = set(expected.split(","))
-    want_ids = [a.id for a in msads_emulator.data.accounts_by_ids(msads_emulator.expected_account_ids) if a.lifecycle_status in wanted]
+    want_ids = [
+        a.id
+        for a in msads_emulator.data.accounts_by_ids(msads_emulator.expected_account_ids)
+        if a.lifecycle_status in wanted
+    ]
     assert want_ids and [int(a["Id"]) for a in accounts] == want_ids
 
 
@@ -159,7 +185,11 @@ def test_active_includes_billing_paused(msads_emulator_factory, http: httpx.Clie
     body["Predicates"].append({"Field": "AccountLifeCycleStatus", "Operator": "Equals", "Value": "Active"})
     got = {int(a["Id"]) for a in post(http, emu, "Accounts/Search", body, token).json()["Accounts"]}
     mine = emu.data.accounts_by_ids(emu.expected_account_ids)
-    assert got == {a.id for a in mine if a.lifecycle_status == "Active" or (a.lifecycle_status == "Pause" and a.pause_reason == 2)}
+    assert got == {
+        a.id
+        for a in mine
+        if a.lifecycle_status == "Active" or (a.lifecycle_status == "Pause" and a.pause_reason == 2)
+    }
     assert any(a.lifecycle_status == "Pause" and a.pause_reason == 2 for a in mine)
 
 
@@ -178,9 +208,14 @@ def test_other_predicates_and_ordering(msads_emulator: Emulator, http: httpx.Cli
         return [a["Id"] for a in response.json()["Accounts"]]
 
     assert run([{"Field": "AccountId", "Operator": "Equals", "Value": str(target.id)}]) == [str(target.id)]
-    assert run([{"Field": "AccountId", "Operator": "In", "Value": f"{mine[0].id},{mine[1].id}"}]) == [str(mine[0].id), str(mine[1].id)]
+    assert run([{"Field": "AccountId", "Operator": "In", "Value": f"{mine[0].id},{mine[1].id}"}]) == [
+        str(mine[0].id),
+        str(mine[1].id),
+    ]
     assert run([{"Field": "AccountNumber", "Operator": "Equals", "Value": target.number}]) == [str(target.id)]
-    assert run([{"Field": "AccountName", "Operator": "Equals", "Value": target.name.upper()}]) == [str(target.id)]
+    assert run([{"Field": "AccountName", "Operator": "Equals", "Value": target.name.upper()}]) == [
+        str(target.id)
+    ]
     company = target.name.split(" ")[0]
     assert set(run([{"Field": "AccountName", "Operator": "Contains", "Value": company}])) == {
         str(a.id) for a in mine if company.casefold() in a.name.casefold()
@@ -190,7 +225,9 @@ def test_other_predicates_and_ordering(msads_emulator: Emulator, http: httpx.Cli
         str(a.id) for a in mine if a.parent_customer_id == home
     ]
     agency = data.agency_customer.id
-    assert {int(i) for i in run([{"Field": "CustomerId", "Operator": "Equals", "Value": str(agency)}])} >= set(data.linked_account_ids)
+    assert {
+        int(i) for i in run([{"Field": "CustomerId", "Operator": "Equals", "Value": str(agency)}])
+    } >= set(data.linked_account_ids)
     by_name = run(
         [{"Field": "UserId", "Operator": "Equals", "Value": str(msads_emulator.demo_user_id)}],
         [{"Field": "Name", "Order": "Descending"}],
@@ -205,16 +242,54 @@ def test_other_predicates_and_ordering(msads_emulator: Emulator, http: httpx.Cli
     ("body", "code"),
     [
         ({"PageInfo": {"Index": 0, "Size": 10}}, 474),
-        ({"Predicates": [{"Field": "AccountLifeCycleStatus", "Operator": "Equals", "Value": "Active"}], "PageInfo": {"Index": 0, "Size": 10}}, 474),
-        ({"Predicates": [{"Field": "AccountName", "Operator": "StartsWith", "Value": "Cont"}], "PageInfo": {"Index": 0, "Size": 10}}, 3030),
-        ({"Predicates": [{"Field": "Colour", "Operator": "Equals", "Value": "blue"}], "PageInfo": {"Index": 0, "Size": 10}}, 3030),
+        (
+            {
+                "Predicates": [{"Field": "AccountLifeCycleStatus", "Operator": "Equals", "Value": "Active"}],
+                "PageInfo": {"Index": 0, "Size": 10},
+            },
+            474,
+        ),
+        (
+            {
+                "Predicates": [{"Field": "AccountName", "Operator": "StartsWith", "Value": "Cont"}],
+                "PageInfo": {"Index": 0, "Size": 10},
+            },
+            3030,
+        ),
+        (
+            {
+                "Predicates": [{"Field": "Colour", "Operator": "Equals", "Value": "blue"}],
+                "PageInfo": {"Index": 0, "Size": 10},
+            },
+            3030,
+        ),
         ({"Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": "1"}]}, 3080),
-        ({"Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": "1"}], "PageInfo": {"Index": 0, "Size": 1001}}, 3080),
-        ({"Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": "1"}], "PageInfo": {"Index": -1, "Size": 10}}, 3080),
-        ({"Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": "1"}], "PageInfo": {"Index": 0, "Size": 0}}, 3080),
+        (
+            {
+                "Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": "1"}],
+                "PageInfo": {"Index": 0, "Size": 1001},
+            },
+            3080,
+        ),
+        (
+            {
+                "Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": "1"}],
+                "PageInfo": {"Index": -1, "Size": 10},
+            },
+            3080,
+        ),
+        (
+            {
+                "Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": "1"}],
+                "PageInfo": {"Index": 0, "Size": 0},
+            },
+            3080,
+        ),
     ],
 )
-def test_search_validation_errors(msads_emulator: Emulator, http: httpx.Client, body: dict[str, object], code: int) -> None:
+def test_search_validation_errors(
+    msads_emulator: Emulator, http: httpx.Client, body: dict[str, object], code: int
+) -> None:
     token = access_token(http, msads_emulator)
     response = post(http, msads_emulator, "Accounts/Search", body, token)
     assert response.status_code == 400
@@ -252,12 +327,25 @@ def test_credential_faults(msads_emulator: Emulator, http: httpx.Client) -> None
 
     assert code_of({"DeveloperToken": DEMO_DEVELOPER_TOKEN}) == (401, 105)
     assert code_of({"Authorization": "Bearer nope", "DeveloperToken": DEMO_DEVELOPER_TOKEN}) == (401, 105)
-    assert code_of({"Authorization": prod, "DeveloperToken": DEMO_DEVELOPER_TOKEN}) == (401, 105)  # no "Bearer"
+    assert code_of({"Authorization": prod, "DeveloperToken": DEMO_DEVELOPER_TOKEN}) == (
+        401,
+        105,
+    )  # no "Bearer"
     assert code_of({"Authorization": f"Bearer {prod}"}) == (403, 105)
     assert code_of(rest_headers(prod, "UNKNOWNTOKEN")) == (403, 105)
-    assert code_of(rest_headers(prod, DEMO_SANDBOX_DEVELOPER_TOKEN)) == (401, 105)  # production token, sandbox dev token
+    assert code_of(rest_headers(prod, DEMO_SANDBOX_DEVELOPER_TOKEN)) == (
+        401,
+        105,
+    )  # production token, sandbox dev token
     assert code_of(rest_headers(sandbox, DEMO_DEVELOPER_TOKEN)) == (401, 105)  # and the reverse
-    assert http.post(emu.url + REST + "User/Query", json={}, headers=rest_headers(sandbox, DEMO_SANDBOX_DEVELOPER_TOKEN)).status_code == 200
+    assert (
+        http.post(
+            emu.url + REST + "User/Query",
+            json={},
+            headers=rest_headers(sandbox, DEMO_SANDBOX_DEVELOPER_TOKEN),
+        ).status_code
+        == 200
+    )
     emu.expire_access_tokens()
     status, code = code_of(rest_headers(prod))
     assert (status, code) == (401, 109)

@@ -41,7 +41,13 @@ def fault_code(response: httpx.Response) -> int:
 
 
 @pytest.mark.parametrize(
-    "example", ["GetUser.request.xml", "GetUser.request.suds-style.xml", "SearchAccounts.request.xml", "GetAccount.request.xml"]
+    "example",
+    [
+        "GetUser.request.xml",
+        "GetUser.request.suds-style.xml",
+        "SearchAccounts.request.xml",
+        "GetAccount.request.xml",
+    ],
 )
 def test_official_examples_are_accepted(
     msads_emulator: Emulator, http: httpx.Client, assert_valid_soap: Check, example: str
@@ -64,7 +70,9 @@ def test_official_examples_are_accepted(
         statuses = root.xpath("//a:AdvertiserAccount/a:AccountLifeCycleStatus/text()", namespaces=NS)
         data = msads_emulator.data
         expected = [
-            a for a in data.accounts_by_ids(msads_emulator.expected_account_ids) if a.lifecycle_status in ("Active", "Pause")
+            a
+            for a in data.accounts_by_ids(msads_emulator.expected_account_ids)
+            if a.lifecycle_status in ("Active", "Pause")
         ]
         assert len(statuses) == len(expected) > 0
         names = root.xpath("//a:AdvertiserAccount/a:Name/text()", namespaces=NS)
@@ -75,7 +83,9 @@ def test_official_examples_are_accepted(
         assert root.xpath("//c:Account/a:ParentCustomerNumber/text()", namespaces=NS)
 
 
-def test_all_operations_and_nil(msads_emulator: Emulator, http: httpx.Client, assert_valid_soap: Check) -> None:
+def test_all_operations_and_nil(
+    msads_emulator: Emulator, http: httpx.Client, assert_valid_soap: Check
+) -> None:
     token = access_token(http, msads_emulator)
     emu = msads_emulator
     user = soap_post(http, emu, "GetUser", soap_envelope("GetUser", '<UserId i:nil="true"/>', token))
@@ -89,7 +99,10 @@ def test_all_operations_and_nil(msads_emulator: Emulator, http: httpx.Client, as
     assert root.xpath("//a:CustomerRole/a:AccountIds[@i:nil='true']", namespaces=NS)
     assert root.xpath("//a:CustomerRole/a:LinkedAccountIds/*", namespaces=NS)
     customer = soap_post(
-        http, emu, "GetCustomer", soap_envelope("GetCustomer", f"<CustomerId>{emu.data.home_customer.id}</CustomerId>", token)
+        http,
+        emu,
+        "GetCustomer",
+        soap_envelope("GetCustomer", f"<CustomerId>{emu.data.home_customer.id}</CustomerId>", token),
     )
     assert customer.status_code == 200
     assert_valid_soap(customer.content)
@@ -100,7 +113,8 @@ def test_all_operations_and_nil(msads_emulator: Emulator, http: httpx.Client, as
         soap_envelope(
             "SearchAccounts",
             search_body(emu.demo_user_id, 0, 100)
-            + "<ReturnAdditionalFields>TaxCertificate AccountMode ParentCustomerNumber</ReturnAdditionalFields>",
+            + "<ReturnAdditionalFields>TaxCertificate AccountMode ParentCustomerNumber"
+            + "</ReturnAdditionalFields>",
             token,
         ),
     )
@@ -113,12 +127,17 @@ def test_all_operations_and_nil(msads_emulator: Emulator, http: httpx.Client, as
     assert names == [a.name for a in emu.data.accounts_by_ids(ids)]
 
 
-def test_paging_soap_until_short_page(msads_emulator: Emulator, http: httpx.Client, assert_valid_soap: Check) -> None:
+def test_paging_soap_until_short_page(
+    msads_emulator: Emulator, http: httpx.Client, assert_valid_soap: Check
+) -> None:
     token = access_token(http, msads_emulator)
     ids: list[int] = []
     for index in range(100):
         response = soap_post(
-            http, msads_emulator, "SearchAccounts", soap_envelope("SearchAccounts", search_body(msads_emulator.demo_user_id, index, 10), token)
+            http,
+            msads_emulator,
+            "SearchAccounts",
+            soap_envelope("SearchAccounts", search_body(msads_emulator.demo_user_id, index, 10), token),
         )
         assert_valid_soap(response.content)
         page = [int(i) for i in xml(response).xpath("//a:AdvertiserAccount/a:Id/text()", namespaces=NS)]
@@ -138,7 +157,14 @@ def test_paging_soap_until_short_page(msads_emulator: Emulator, http: httpx.Clie
         ("GetUser", '<UserId i:nil="true"/>', "prod", "sandbox", 105, "AdApiFaultDetail"),
         ("GetUser", '<UserId i:nil="true"/>', "expired", "prod", 109, "AdApiFaultDetail"),
         ("GetAccount", "<AccountId>1</AccountId>", "prod", "prod", 106, "AdApiFaultDetail"),
-        ("SearchAccounts", "<PageInfo><e:Index>0</e:Index><e:Size>10</e:Size></PageInfo>", "prod", "prod", 474, "ApiFault"),
+        (
+            "SearchAccounts",
+            "<PageInfo><e:Index>0</e:Index><e:Size>10</e:Size></PageInfo>",
+            "prod",
+            "prod",
+            474,
+            "ApiFault",
+        ),
         ("SearchAccounts", "SIZE", "prod", "prod", 3080, "ApiFault"),
     ],
 )
@@ -154,7 +180,12 @@ def test_faults_validate_and_use_http_500(
     detail: str,
 ) -> None:
     emu = msads_emulator
-    tokens = {None: None, "bogus": "bogus", "prod": emu.issue_access_token(), "expired": emu.issue_access_token(ttl=-1)}
+    tokens = {
+        None: None,
+        "bogus": "bogus",
+        "prod": emu.issue_access_token(),
+        "expired": emu.issue_access_token(ttl=-1),
+    }
     devs = {None: None, "prod": "EMUDEMO0DEVTOKEN42", "sandbox": DEMO_SANDBOX_DEVELOPER_TOKEN}
     if body == "SIZE":
         body = search_body(emu.demo_user_id, 0, 5000)
@@ -184,33 +215,45 @@ def test_members_out_of_schema_order_are_ignored(msads_emulator: Emulator, http:
 def test_entities_and_dtds_are_refused(msads_emulator: Emulator, http: httpx.Client) -> None:
     token = msads_emulator.issue_access_token()
     envelope = soap_envelope("GetUser", "<UserId>&xxe;</UserId>", token).decode()
-    hostile = '<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + envelope
+    hostile = (
+        '<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + envelope
+    )
     response = soap_post(http, msads_emulator, "GetUser", hostile.encode())
     assert response.status_code == 400
     assert b"root:" not in response.content
     laughs = (
-        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">]>'
-        + envelope.replace("&xxe;", "&lol2;")
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">]>' + envelope.replace("&xxe;", "&lol2;")
     )
     assert soap_post(http, msads_emulator, "GetUser", laughs.encode()).status_code == 400
 
 
-def test_transport_level_rejections(msads_emulator: Emulator, http: httpx.Client, assert_valid_soap: Check) -> None:
+def test_transport_level_rejections(
+    msads_emulator: Emulator, http: httpx.Client, assert_valid_soap: Check
+) -> None:
     emu = msads_emulator
     token = emu.issue_access_token()
     good = soap_envelope("GetUser", '<UserId i:nil="true"/>', token)
     url = emu.url + SOAP_PATH
-    wrong_action = http.post(url, content=good, headers={"Content-Type": "text/xml", "SOAPAction": "DeleteEverything"})
+    wrong_action = http.post(
+        url, content=good, headers={"Content-Type": "text/xml", "SOAPAction": "DeleteEverything"}
+    )
     assert wrong_action.status_code == 500
     assert_valid_soap(wrong_action.content)
     mismatch = http.post(url, content=good, headers={"Content-Type": "text/xml", "SOAPAction": "GetAccount"})
     assert mismatch.status_code == 500
-    soap12 = http.post(url, content=good, headers={"Content-Type": "application/soap+xml", "SOAPAction": "GetUser"})
+    soap12 = http.post(
+        url, content=good, headers={"Content-Type": "application/soap+xml", "SOAPAction": "GetUser"}
+    )
     assert soap12.status_code == 415
-    garbage = http.post(url, content=b"<not-xml", headers={"Content-Type": "text/xml", "SOAPAction": "GetUser"})
+    garbage = http.post(
+        url, content=b"<not-xml", headers={"Content-Type": "text/xml", "SOAPAction": "GetUser"}
+    )
     assert garbage.status_code == 400
     assert_valid_soap(garbage.content)
-    quoted = http.post(url, content=good, headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"GetUser"'})
+    quoted = http.post(
+        url, content=good, headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"GetUser"'}
+    )
     assert quoted.status_code == 200
     # Routed by SOAPAction: soap12, garbage and quoted are GetUser; the mismatch counts as GetAccount.
     assert (emu.counters["GetUser"], emu.counters["GetAccount"], emu.counters["unknown"]) == (3, 1, 1)

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from msads_fake_identity import FakeIdentity  # noqa: F401  (keeps the helper importable here)
 
 from airflow_provider_msads.client.auth import AuthRetryPolicy, RefreshTokenAuth
 from airflow_provider_msads.client.consent import main as msads_auth

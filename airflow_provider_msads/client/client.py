@@ -127,7 +127,7 @@ class MicrosoftAdsClient:
             stats=self.stats,
             timeout=request_timeout,
             max_response_bytes=max_response_bytes,
-            sleep=sleep or time.sleep,
+            sleep=sleep if sleep is not None else time.sleep,
         )
 
     @classmethod
@@ -383,6 +383,8 @@ class _SearchPlan:
         if user_id is not None:
             predicates.append(Predicate("UserId", "Equals", str(user_id)))
         if customer_ids is not None:
+            # The service's CustomerId predicate also matches agency-linked accounts; the filter here
+            # means "owned by one of these customers" (Account.parent_customer_id), so it is re-checked.
             if len(customer_ids) == 1:
                 predicates.append(Predicate("CustomerId", "Equals", str(customer_ids[0])))
             wanted_customers = frozenset(customer_ids)
@@ -399,7 +401,7 @@ class _SearchPlan:
                 predicates.append(Predicate("AccountLifeCycleStatus", "Equals", statuses[0]))
             else:
                 wanted_statuses = frozenset(statuses)
-                checks.append(lambda a: a.lifecycle_status in wanted_statuses)
+                checks.append(lambda a: status_matches(a, wanted_statuses))
         if name_contains is not None:
             if len(name_contains) >= _MIN_PREDICATE_TEXT:
                 predicates.append(Predicate("AccountName", "Contains", name_contains))
@@ -409,6 +411,18 @@ class _SearchPlan:
         anchors = {"UserId", "CustomerId", "AccountId", "AccountName"}
         needs_user = not any(p.field in anchors for p in predicates)
         return cls(tuple(predicates), _all_of(checks), needs_user)
+
+
+def status_matches(account: Account, wanted: frozenset[str]) -> bool:
+    """The service's AccountLifeCycleStatus predicate semantics, for filtering client-side.
+
+    Per the SearchAccounts predicate docs, "Active" also matches accounts paused by billing
+    (Pause with PauseReason 2), and "Pause" matches only user pauses (PauseReason 1 or 4).
+    """
+    status = account.lifecycle_status
+    if status == "Pause" and account.pause_reason == 2:
+        return "Active" in wanted
+    return status in wanted
 
 
 def _all_of(checks: list[Filter]) -> Filter | None:

@@ -49,7 +49,7 @@ def classify(
     if TOKEN_EXPIRED in codes or (not codes and http_status == 401):
         cls, hint = TokenExpiredError, _EXPIRED_HINT
     elif codes & INVALID_CREDENTIALS:
-        cls, hint = ApiAuthenticationError, _credentials_hint(environment)
+        cls, hint = ApiAuthenticationError, _credentials_hint(environment, codes)
     elif codes & AUTH_CODES:
         cls, hint = ApiAuthenticationError, _AUTH_HINT
     elif CALL_RATE_EXCEEDED in codes or (http_status == 429 and not codes - TRANSIENT_CODES):
@@ -147,15 +147,23 @@ def redact(text: str | None, secrets: Iterable[str]) -> str | None:
     return text
 
 
-def _credentials_hint(environment: str) -> str:
+def _credentials_hint(environment: str, codes: set[int]) -> str:
     other = "sandbox" if environment == "production" else "production"
+    mix_up = (
+        f"a {environment}/{other} mix-up is the usual cause: the developer token, the user's refresh "
+        f"token (consent and scope) and the API endpoint must all belong to the same environment (sandbox "
+        f"has its own users and the universal sandbox developer token); check the connection's "
+        f"'environment' and 'developer_token'"
+    )
+    if 105 in codes:
+        return (
+            f"credentials rejected by the {environment} environment (105 InvalidCredentials): {mix_up}. "
+            + ("Retrying will not help")
+        )
     return (
-        f"credentials rejected by the {environment} environment (105 InvalidCredentials / 106 "
-        f"UserIsNotAuthorized): this is usually a {environment}/{other} mix-up. The developer token, the "
-        f"user's refresh token (consent and scope) and the API endpoint must all belong to the same "
-        f"environment; sandbox uses the universal sandbox developer token and its own users. Check the "
-        f"connection's 'environment' and 'developer_token', then whether the user can sign in to "
-        f"Microsoft Advertising {environment} and reach the account. Retrying will not help"
+        f"the user is not authorized for an entity in this request (106 UserIsNotAuthorized): check that "
+        f"the user can reach this customer/account in Microsoft Advertising {environment}; if every call "
+        f"fails this way, {mix_up}. Retrying will not help"
     )
 
 

@@ -156,7 +156,7 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> RedirectResponse:
-        return RedirectResponse(str(request.url_for("choose")), status_code=303)
+        return RedirectResponse(_url(request, "/connect"), status_code=303)
 
     @app.get("/icon.svg", include_in_schema=False)
     def icon() -> Response:
@@ -323,8 +323,8 @@ def create_app(
         if result.warning:
             log.warning("Microsoft Advertising connection %s: %s", draft.conn_id, result.warning)
         result_id = ctx.results.put(result, owner=user.id)
-        done = request.url_for("done").include_query_params(result=result_id)
-        return RedirectResponse(str(done), status_code=303)
+        done = _url(request, "/connect/done") + "?" + urlencode({"result": result_id})
+        return RedirectResponse(done, status_code=303)
 
     @app.get("/connect/done", name="done", response_class=HTMLResponse)
     def done(request: Request, user: CurrentUser, result: str = "") -> Response:
@@ -403,6 +403,16 @@ def _require_same_origin(request: Request, backend: ConnectBackend) -> None:
         )
 
 
+def _url(request: Request, path: str) -> str:
+    """Absolute URL of ``path`` inside this app (below the mount prefix the API server gave it).
+
+    Not ``request.url_for``: the Airflow API server resolves route names on its own router, which does
+    not see into a plugin's lazily built app.
+    """
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return str(request.url.replace(path=root + path, query=None, fragment=None))
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -412,7 +422,7 @@ def _redirect_uri(request: Request, backend: ConnectBackend) -> str:
     """The callback URL: below ``[api] base_url`` when configured, else below the URL of this request."""
     base = backend.public_base_url()
     if not base:
-        callback = str(request.url_for("callback"))
+        callback = _url(request, "/connect/callback")
         base = callback[: -len(CALLBACK_PATH)] if callback.endswith(CALLBACK_PATH) else callback
     return build_redirect_uri(base)
 
@@ -475,7 +485,7 @@ def _with_retry(err: FlowError, retry_url: str) -> FlowError:
 
 def _form_url(request: Request, conn_id: str, *, create: bool) -> str:
     params = {"conn_id": conn_id, **({"new": "1"} if create else {})}
-    return f"{request.url_for('choose')}?{urlencode(params)}"
+    return f"{_url(request, '/connect')}?{urlencode(params)}"
 
 
 def _page(
@@ -484,7 +494,7 @@ def _page(
     html = templates.render(
         name,
         airflow_home=backend.airflow_url(""),
-        choose_url=str(request.url_for("choose")),
+        choose_url=_url(request, "/connect"),
         **context,
     )
     return HTMLResponse(html, status_code=status)
@@ -538,7 +548,7 @@ def _choose_page(
         connections=connections,
         may_create=may_create,
         suggested_id=suggested,
-        form_url=str(request.url_for("choose")),
+        form_url=_url(request, "/connect"),
         error=error,
     )
 
@@ -586,5 +596,5 @@ def _form_page(
         env_override=backend.env_override(conn_id),
         redirect_uri=redirect_uri,
         redirect_problem=redirect_problem,
-        start_url=str(request.url_for("start")),
+        start_url=_url(request, "/connect/start"),
     )

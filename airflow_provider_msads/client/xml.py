@@ -42,7 +42,7 @@ def parse_xml(content: bytes, *, operation: str, tracking_id: str | None = None)
     try:
         root = etree.fromstring(content, _parser())
     except etree.XMLSyntaxError as exc:
-        if b"<!ENTITY" in content or "entity" in str(exc.msg).lower():
+        if b"<!ENTITY" in content or (b"<!DOCTYPE" in content and "entity" in str(exc.msg).lower()):
             raise UnsafeXmlError(_UNSAFE, operation=operation, tracking_id=tracking_id) from None
         raise MalformedResponseError(
             f"response is not well-formed XML (truncated, or not XML at all): {exc.msg}",

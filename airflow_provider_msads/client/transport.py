@@ -8,6 +8,7 @@ once on 109 / HTTP 401.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from airflow_provider_msads.client.protocols import AccessTokenProvider
 from airflow_provider_msads.client.retry import RetryPolicy
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: Default cap on one response body (decoded). A SOAP page of 1000 accounts is about 2.5 MB.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -198,6 +200,13 @@ class RequestRunner:
 
     def _count_retry(self, state: tenacity.RetryCallState) -> None:
         self._stats.retries += 1
+        exc = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "attempt %d failed, retrying in %.2f s: %s",
+            state.attempt_number,
+            state.upcoming_sleep,
+            exc,  # messages never carry secrets (built from codes and redacted server text)
+        )
 
     def _exchange(self, op: Operation, request: WireRequestBody, token: str) -> WireResponse:
         credentials = Credentials(token, self._developer_token, self._customer_id, self._account_id)

@@ -21,10 +21,6 @@ from airflow_provider_msads.client.token_cache import FileLock, MemoryTokenStore
 from airflow_provider_msads.hooks import token_store
 from airflow_provider_msads.hooks.token_store import VariableTokenStore
 
-# Masking is Airflow's log concern (tested in tests/hooks); skipping it keeps 8 processes from each
-# importing Airflow (~2 s of CPU apiece), so they really do start the race together.
-token_store._mask = lambda value: None
-
 
 class FileVariables:
     """Variables as files (one per key), written atomically: a stand-in for Airflow across processes."""
@@ -51,6 +47,10 @@ class RecordingStore(VariableTokenStore):
 
 
 def main() -> None:
+    # Masking is Airflow's log concern (tested in tests/hooks); skipping it in this worker process keeps
+    # 8 processes from each importing Airflow (~2 s of CPU apiece), so they start the race together.
+    # Only here, never at import: the test process imports FileVariables from this module.
+    token_store._mask = lambda value: None
     auth_base, store_dir, lock_file, go_file, share = sys.argv[1:6]
     client_id, secret, refresh = sys.argv[6:9]
     settings = ConnectionSettings.from_connection_fields(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
@@ -257,3 +258,29 @@ def test_transport_level_rejections(
     assert quoted.status_code == 200
     # Routed by SOAPAction: soap12, garbage and quoted are GetUser; the mismatch counts as GetAccount.
     assert (emu.counters["GetUser"], emu.counters["GetAccount"], emu.counters["unknown"]) == (3, 1, 1)
+
+
+def test_the_validator_is_not_vacuous(
+    msads_emulator: Emulator, http: httpx.Client, validator: object
+) -> None:
+    """Swapping two AdvertiserAccount members must make a real emulator response invalid."""
+    token = msads_emulator.issue_access_token()
+    body = search_body(msads_emulator.demo_user_id, 0, 2)
+    good = soap_post(
+        http, msads_emulator, "SearchAccounts", soap_envelope("SearchAccounts", body, token)
+    ).content
+    check = validator.validate_envelope  # type: ignore[attr-defined]
+    assert check(good) == []
+    root = etree.fromstring(good)
+    account = root.xpath("//a:AdvertiserAccount", namespaces=NS)[0]
+    first, second = account[0], account[1]
+    account.remove(second)
+    account.insert(0, second)  # CurrencyCode before BillToCustomerId: schema order broken
+    assert first is not None and check(etree.tostring(root)) != []
+    assert check(b"<not-soap/>") != []
+
+
+def test_fixture_state_is_fresh(msads_emulator: Emulator) -> None:
+    assert not msads_emulator.counters and not msads_emulator.request_log
+    assert msads_emulator.faults.pending == [] and not msads_emulator.grant_counts
+    assert abs(msads_emulator.clock.now() - time.time()) < 5  # clock offset reset

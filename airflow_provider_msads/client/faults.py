@@ -62,6 +62,11 @@ def classify(
         cls, hint = ApiAuthenticationError, _UNAUTHORIZED_HINT
     elif not codes and http_status is not None and http_status >= 500:
         cls, hint = TransientApiError, _TRANSIENT_HINT
+    if issubclass(cls, ApiAuthenticationError) and cls is not TokenExpiredError:
+        # The HTTP status says which credential is at fault even when the body carries a code.
+        status_hint = {401: _UNAUTHORIZED_HINT, 403: _FORBIDDEN_HINT}.get(http_status or 0)
+        if status_hint is not None and hint != status_hint:
+            hint = f"{status_hint}. {hint}"
     if cls is ThrottledError or cls is TransientApiError:
         return cls(  # type: ignore[call-arg]
             message,

@@ -179,6 +179,7 @@ TERMINAL_ROWS: list[tuple[str, dict[str, Any], type[ApiError], str]] = [
     ("code-105", {"error_code": 105}, ApiAuthenticationError, "sandbox"),
     ("code-106", {"error_code": 106}, ApiAuthenticationError, "customer/account"),
     ("http-403", {"status": 403}, ApiAuthenticationError, "developer token"),
+    ("http-401", {"status": 401}, ApiAuthenticationError, "access token"),
     ("code-109-twice", {"error_code": 109, "times": 2}, TokenExpiredError, "msads-auth"),
     ("code-1102", {"error_code": 1102}, ApiError, "GetUser"),
 ]

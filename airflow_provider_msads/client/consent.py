@@ -372,6 +372,11 @@ def main(argv: Sequence[str] | None = None, *, open_url: Callable[[str], object]
     except (AuthError, ConsentError, ConfigurationError) as err:
         print(f"msads-auth: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # the loopback port is taken, or the browser cannot be started
+        print(
+            f"msads-auth: {err}: pick another --port (0 = any free port) or use --no-browser", file=sys.stderr
+        )
+        return 1
     return 0
 
 

@@ -116,6 +116,11 @@ class MemoryTokenStore:
                 self._access = None
 
 
+def _uid() -> int:
+    getuid = getattr(os, "getuid", None)  # POSIX only
+    return getuid() if getuid is not None else 0
+
+
 class FileLock:
     """An exclusive ``fcntl.flock`` on a file, bounded by ``timeout``.
 
@@ -138,9 +143,7 @@ class FileLock:
     ) -> FileLock:
         """A lock file named by a hash of ``parts`` (never a secret in clear) in a private directory."""
         name = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32] + ".lock"
-        base = (
-            Path(directory) if directory else Path(tempfile.gettempdir()) / f"msads-token-locks-{os.getuid()}"
-        )
+        base = Path(directory) if directory else Path(tempfile.gettempdir()) / f"msads-token-locks-{_uid()}"
         return cls(base / name, timeout=timeout)
 
     @contextlib.contextmanager

@@ -153,3 +153,17 @@ def test_update_connection_refuses_environment_defined_connections(monkeypatch: 
     monkeypatch.setenv("AIRFLOW_CONN_MSADS_FROM_ENV", '{"conn_type": "msads"}')
     with pytest.raises(ConsentError, match="environment variable AIRFLOW_CONN_MSADS_FROM_ENV"):
         update_connection("msads_from_env", "tok-" + "y" * 30, client_id=CLIENT_ID)
+
+
+def test_busy_loopback_port_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from airflow_provider_msads.client.consent import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        code = main(["--client-id", CLIENT_ID, "--auth-base-url", AUTH_BASE, "--port", str(port)])
+    assert code == 1
+    assert "--port" in capsys.readouterr().err

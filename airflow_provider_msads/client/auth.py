@@ -523,11 +523,10 @@ class RefreshTokenAuth:
             if self._access is not None and self._access.access_token == access_token:
                 self._access = None
             if self._cache is not None:
+                # The shared copy is an optimisation; the rejected list still guards this object.
                 try:
                     self._cache.discard_access_token(access_token)
-                except (
-                    Exception
-                ) as err:  # the shared copy is an optimisation; the rejected list still guards us
+                except Exception as err:
                     log.warning("could not drop the rejected access token from the shared cache: %s", err)
 
     # --- internals (called with the locks held) -----------------------------------------------------

@@ -21,7 +21,9 @@ TABLE = "msads_accounts"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="msads-demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--home", default="msads-demo", help="folder for AIRFLOW_HOME and the SQLite warehouse")
+    parser.add_argument(
+        "--home", default="msads-demo", help="folder for AIRFLOW_HOME and the SQLite warehouse"
+    )
     parser.add_argument("--accounts", type=int, default=25, help="accounts the emulated user can reach")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--transport", choices=("rest", "soap"), default="rest")
@@ -64,7 +66,7 @@ def _airflow_env(home: Path, dags_folder: Path) -> dict[str, str]:
 def _run(env: dict[str, str], *args: str, quiet: bool) -> None:
     log = Path(env["AIRFLOW_HOME"]) / "demo-airflow.log"
     with log.open("a") as out:
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 (our own interpreter running airflow)
             [sys.executable, "-m", "airflow", *args],
             env=env,
             stdout=out if quiet else None,
@@ -84,9 +86,9 @@ def _print_table(warehouse: Path) -> None:
     customers = {row[3] for row in rows}
     print(f"\nfound {len(rows)} accounts across {len(customers)} customers -> {warehouse} table {TABLE}\n")
     header = ("account_id", "number", "name", "customer_id", "status", "currency")
-    widths = [max(len(str(v)) for v in col) for col in zip(header, *rows)]
+    widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=True)]
     for line in (header, *rows):
-        print("  ".join(str(v if v is not None else "").ljust(w) for v, w in zip(line, widths)))
+        print("  ".join(str(v if v is not None else "").ljust(w) for v, w in zip(line, widths, strict=True)))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ import subprocess
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import airflow
 import jsonschema
 import pytest
 
-import airflow
 from airflow_provider_msads import __version__
 from airflow_provider_msads.provider_info import get_provider_info
 
@@ -19,7 +19,11 @@ AIRFLOW_DIR = Path(airflow.__file__).parent
 
 
 def test_entry_point_points_at_get_provider_info() -> None:
-    (ep,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_msads")]
+    (ep,) = [
+        ep
+        for ep in entry_points(group="apache_airflow_provider")
+        if ep.value.startswith("airflow_provider_msads")
+    ]
     assert ep.load() is get_provider_info
 
 
@@ -49,20 +53,30 @@ def test_every_secret_field_is_a_password_field() -> None:
         assert field["label"] and field.get("description"), f"{name} lacks a label or help text"
 
 
-def test_airflow_cli_lists_the_provider_and_hook_in_a_fresh_home(tmp_path: Path, airflow_cli: list[str]) -> None:
+def test_airflow_cli_lists_the_provider_and_hook_in_a_fresh_home(
+    tmp_path: Path, airflow_cli: list[str]
+) -> None:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
     providers = subprocess.run(
         [*airflow_cli, "providers", "list", "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     listed = {p["package_name"]: p for p in json.loads(providers.stdout)}
     assert listed["airflow-provider-msads"]["version"] == __version__
 
     hooks = subprocess.run(
         [*airflow_cli, "providers", "hooks", "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     by_type = {h["connection_type"]: h for h in json.loads(hooks.stdout)}
     assert by_type["msads"]["class"] == "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
@@ -72,9 +86,8 @@ def test_airflow_cli_lists_the_provider_and_hook_in_a_fresh_home(tmp_path: Path,
 @pytest.mark.usefixtures("airflow_db")
 def test_api_server_hook_meta_describes_the_msads_form() -> None:
     """Ask Airflow's own UI endpoint what the 3.3 connection form will render for `msads`."""
-    from fastapi.testclient import TestClient
-
     from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
 
     client = TestClient(create_app(apps="core"))
     token = client.get("/auth/token").json()["access_token"]
@@ -86,14 +99,26 @@ def test_api_server_hook_meta_describes_the_msads_form() -> None:
     assert meta["hook_class_name"] == "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
     standard = meta["standard_fields"]
     assert standard["host"]["hidden"] and standard["port"]["hidden"]
-    assert standard["login"] == {"hidden": False, "title": "Client ID", "placeholder": standard["login"]["placeholder"]}
+    assert standard["login"] == {
+        "hidden": False,
+        "title": "Client ID",
+        "placeholder": standard["login"]["placeholder"],
+    }
     assert standard["password"]["title"] == "Refresh token"
     assert "msads-auth" in standard["password"]["placeholder"]
 
     extras = meta["extra_fields"]
     assert set(extras) == {
-        "developer_token", "client_secret", "environment", "tenant", "customer_id",
-        "account_id", "scope", "transport", "auth_base_url", "api_base_url",
+        "developer_token",
+        "client_secret",
+        "environment",
+        "tenant",
+        "customer_id",
+        "account_id",
+        "scope",
+        "transport",
+        "auth_base_url",
+        "api_base_url",
     }
     assert extras["developer_token"]["schema"]["format"] == "password"
     assert extras["client_secret"]["schema"]["format"] == "password"

@@ -17,11 +17,11 @@ EnvironmentName = Literal["production", "sandbox"]
 
 DEFAULT_TENANT = "common"
 AUTH_BASE_URL = "https://login.microsoftonline.com"
-TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"
+TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 (a URL path, not a secret)
 AUTHORIZE_PATH = "/{tenant}/oauth2/v2.0/authorize"
 CUSTOMER_MANAGEMENT_REST_PATH = "/CustomerManagement/v13/"
 CUSTOMER_MANAGEMENT_SOAP_PATH = "/Api/CustomerManagement/v13/CustomerManagementService.svc"
-SANDBOX_DEVELOPER_TOKEN = "BBD37VB98"  # Microsoft's universal sandbox developer token (public).
+SANDBOX_DEVELOPER_TOKEN = "BBD37VB98"  # noqa: S105 (Microsoft's public universal sandbox token)
 SOAP_SHUTDOWN_DATE = "2027-01-31"
 LEGACY_SCOPES = ("ads.manage", "bingads.manage")
 
@@ -78,14 +78,21 @@ def get_environment(name: str) -> Environment:
 
 
 def check_override_url(field: str, url: str) -> str:
-    """Validate an endpoint override: https, or plain http only on a loopback host. Returns it without a trailing '/'."""
+    """Validate an endpoint override: https, or plain http only on a loopback host.
+
+    Returns the URL without a trailing '/'.
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            field, f"{url!r} is not an absolute http(s) URL", "use a value such as 'https://proxy.example.com'"
+            field,
+            f"{url!r} is not an absolute http(s) URL",
+            "use a value such as 'https://proxy.example.com'",
         )
     if parts.query or parts.fragment:
-        raise ConfigurationError(field, "must not contain a query or fragment", "give only scheme, host, port")
+        raise ConfigurationError(
+            field, "must not contain a query or fragment", "give only scheme, host, port"
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigurationError(
             field,

@@ -40,7 +40,7 @@ KNOWN_EXTRAS = frozenset(
 _LEGACY_PREFIX = "extra__msads__"
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,253}$")
 _MAX_ID = 2**63 - 1
-_DIGITS_RE = re.compile(r"^[0-9]{1,19}$")  # ASCII only: str.isdigit() also accepts '²' and '١'.
+_DIGITS_RE = re.compile(r"^[0-9]{1,19}$")  # ASCII only: str.isdigit() also accepts superscripts and other scripts' digits.
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +134,16 @@ def parse_id(value: Any, field_name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ConfigurationError(
-            field_name, f"expected a number, got {type(value).__name__}", "write the numeric id, e.g. 123456789"
+            field_name,
+            f"expected a number, got {type(value).__name__}",
+            "write the numeric id, e.g. 123456789",
         )
     text = str(value).strip()
     if not _DIGITS_RE.match(text):
         raise ConfigurationError(
-            field_name, f"{text!r} is not a numeric id", "write digits only, e.g. 123456789 (no dashes, no name)"
+            field_name,
+            f"{text!r} is not a numeric id",
+            "write digits only, e.g. 123456789 (no dashes, no name)",
         )
     number = int(text)
     if number <= 0 or number > _MAX_ID:
@@ -149,7 +153,9 @@ def parse_id(value: Any, field_name: str) -> int | None:
 
 def _normalise_extras(extra: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(extra, Mapping):
-        raise ConfigurationError("extra", "must be a JSON object", 'write extras as {"developer_token": "..."}')
+        raise ConfigurationError(
+            "extra", "must be a JSON object", 'write extras as {"developer_token": "..."}'
+        )
     out: dict[str, Any] = {}
     for key, value in extra.items():
         name = key[len(_LEGACY_PREFIX) :] if key.startswith(_LEGACY_PREFIX) else key

@@ -51,6 +51,7 @@ Application = Callable[[Request], Response]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small responses otherwise wait ~40 ms for the delayed ACK
     server_version = "Microsoft-IIS/10.0"  # what the real services announce
     sys_version = ""
     timeout = IDLE_TIMEOUT

@@ -7,16 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from msads_client_fakes import DEVELOPER_TOKEN, FakeAuth, FakeService
+from msads_client_fakes import DEVELOPER_TOKEN, FAST_RETRY, FakeAuth, FakeService, Sleeps
 
 from airflow_provider_msads.client.client import MicrosoftAdsClient
 from airflow_provider_msads.client.environments import resolve_endpoints
-from airflow_provider_msads.client.retry import RetryPolicy
-
-#: Tiny waits so retry tests take milliseconds; attempts stay realistic.
-FAST_RETRY = RetryPolicy(
-    max_attempts=4, max_total_seconds=5.0, backoff_base=0.001, backoff_max=0.002, throttle_wait=0.001
-)
 
 
 @pytest.fixture(params=["rest", "soap"])
@@ -27,13 +21,6 @@ def transport_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def fake() -> FakeService:
     return FakeService()
-
-
-class Sleeps(list[float]):
-    """Records the waits a client asked for instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from xml.sax.saxutils import escape
 import httpx
 from lxml import etree
 
+from airflow_provider_msads.client.retry import RetryPolicy
+
 CONTRACT = Path(__file__).resolve().parents[1] / "contract"
 EXAMPLES = CONTRACT / "examples"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -445,3 +447,16 @@ def example_soap(name: str) -> bytes:
 
 def strip_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text)
+
+
+#: Tiny waits so retry tests take milliseconds; attempts stay realistic.
+FAST_RETRY = RetryPolicy(
+    max_attempts=4, max_total_seconds=5.0, backoff_base=0.001, backoff_max=0.002, throttle_wait=0.001
+)
+
+
+class Sleeps(list[float]):
+    """Records the waits a client asked for instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FAST_RETRY, Sleeps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msads_client_fakes import FAST_RETRY, Sleeps
 
 from airflow_provider_msads.client.auth import RefreshTokenAuth
 from airflow_provider_msads.client.client import MicrosoftAdsClient

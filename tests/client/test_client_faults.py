@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FAST_RETRY, Sleeps
-from msads_client_fakes import ACCESS_TOKENS, DEVELOPER_TOKEN, FakeAuth, FakeService, Seen
+from msads_client_fakes import ACCESS_TOKENS, DEVELOPER_TOKEN, FAST_RETRY, FakeAuth, FakeService, Seen, Sleeps
 
 from airflow_provider_msads.client.client import MicrosoftAdsClient
 from airflow_provider_msads.client.errors import (

@@ -22,7 +22,12 @@ def build(login: Any = "client-id", password: Any = SECRETS["refresh"], **extra:
 
 def test_minimal_connection_gets_production_rest_defaults() -> None:
     s = build()
-    assert (s.client_id, s.environment, s.tenant, s.transport) == ("client-id", "production", "common", "rest")
+    assert (s.client_id, s.environment, s.tenant, s.transport) == (
+        "client-id",
+        "production",
+        "common",
+        "rest",
+    )
     assert s.endpoints.token_url == "https://login.microsoftonline.com/common/oauth2/v2.0/token"
     assert s.endpoints.scope == "https://ads.microsoft.com/msads.manage offline_access"
     assert s.endpoints.customer_management_rest_url == (

@@ -29,11 +29,21 @@ def test_env_var_json_connection(monkeypatch: pytest.MonkeyPatch) -> None:
         "conn_type": "msads",
         "login": "client-guid",
         "password": REFRESH,
-        "extra": {"developer_token": DEV, "client_secret": SECRET, "environment": "sandbox", "customer_id": "42"},
+        "extra": {
+            "developer_token": DEV,
+            "client_secret": SECRET,
+            "environment": "sandbox",
+            "customer_id": "42",
+        },
     }
     monkeypatch.setenv("AIRFLOW_CONN_MSADS_JSON", json.dumps(conn))
     s = MicrosoftAdsHook("msads_json").settings
-    assert (s.client_id, s.refresh_token, s.developer_token, s.client_secret) == ("client-guid", REFRESH, DEV, SECRET)
+    assert (s.client_id, s.refresh_token, s.developer_token, s.client_secret) == (
+        "client-guid",
+        REFRESH,
+        DEV,
+        SECRET,
+    )
     assert (s.environment, s.customer_id) == ("sandbox", 42)
 
 
@@ -51,21 +61,31 @@ def test_env_var_uri_connection_with_url_encoded_refresh_token(monkeypatch: pyte
 def test_bad_connection_raises_the_field_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_MSADS_BAD",
-        json.dumps({"conn_type": "msads", "login": "c", "password": REFRESH, "extra": {"environment": "prod"}}),
+        json.dumps(
+            {"conn_type": "msads", "login": "c", "password": REFRESH, "extra": {"environment": "prod"}}
+        ),
     )
-    with pytest.raises(ConfigurationError, match=r"^developer_token: is missing; add your developer token") as info:
+    with pytest.raises(
+        ConfigurationError, match=r"^developer_token: is missing; add your developer token"
+    ) as info:
         _ = MicrosoftAdsHook("msads_bad").settings
     assert REFRESH not in str(info.value)
 
 
-def test_reading_the_connection_registers_every_secret_with_the_masker(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reading_the_connection_registers_every_secret_with_the_masker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from airflow.sdk._shared.secrets_masker.secrets_masker import _secrets_masker
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_MSADS_MASK",
         json.dumps(
-            {"conn_type": "msads", "login": "c", "password": REFRESH,
-             "extra": {"developer_token": DEV, "client_secret": SECRET}}
+            {
+                "conn_type": "msads",
+                "login": "c",
+                "password": REFRESH,
+                "extra": {"developer_token": DEV, "client_secret": SECRET},
+            }
         ),
     )
     _ = MicrosoftAdsHook("msads_mask").settings
@@ -88,9 +108,24 @@ def test_connection_added_with_the_airflow_cli_is_read_back(
 ) -> None:
     extra = json.dumps({"developer_token": DEV, "environment": "sandbox", "tenant": "consumers"})
     subprocess.run(
-        [*airflow_cli, "connections", "add", "msads_cli", "--conn-type", "msads",
-         "--conn-login", "client-guid", "--conn-password", REFRESH, "--conn-extra", extra],
-        check=True, capture_output=True, timeout=120, env=os.environ.copy(),
+        [
+            *airflow_cli,
+            "connections",
+            "add",
+            "msads_cli",
+            "--conn-type",
+            "msads",
+            "--conn-login",
+            "client-guid",
+            "--conn-password",
+            REFRESH,
+            "--conn-extra",
+            extra,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env=os.environ.copy(),
     )
     # Outside tasks, Airflow consults the metadata DB only in server contexts (API server, CLI tools).
     monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")

@@ -140,11 +140,24 @@ class _AccountDiscoveryOperator(BaseOperator):
         self.page_size = page_size
 
     def discover(self, context: Context, *, with_customer_names: bool) -> Iterator[Account]:
-        """Stream the accounts matching the filters; afterwards store the UI link for this task."""
-        hook = MicrosoftAdsHook(self.msads_conn_id)
+        """Stream the accounts matching the filters; afterwards store the UI link for this task.
+
+        The filters are checked here, before anything is written; the API is called lazily.
+        """
         customer_ids = _ids(self.customer_ids, "customer_ids")
         account_ids = _ids(self.account_ids, "account_ids")
         statuses = _names(self.statuses)
+        return self._stream(context, customer_ids, account_ids, statuses, with_customer_names)
+
+    def _stream(
+        self,
+        context: Context,
+        customer_ids: tuple[int, ...] | None,
+        account_ids: tuple[int, ...] | None,
+        statuses: tuple[str, ...] | None,
+        with_customer_names: bool,
+    ) -> Iterator[Account]:
+        hook = MicrosoftAdsHook(self.msads_conn_id)
         self.log.info(
             "Discovering Microsoft Advertising accounts via %r (customers: %s, accounts: %s, statuses: %s, "
             "name contains: %r)",

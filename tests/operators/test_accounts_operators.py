@@ -344,3 +344,22 @@ def test_sql_operator_rejects_a_non_sql_connection(
 
 def test_fields_documented_are_model_fields() -> None:
     assert set(DEFAULT_FIELDS) <= set(ACCOUNT_ROW_FIELDS)
+
+
+def test_sql_operator_checks_filters_before_touching_the_database(
+    msads_conn: str, fake_client: Callable[..., Any], context: Callable[..., dict[str, Any]], sql_target: Any
+) -> None:
+    client = fake_client([])
+    op = MicrosoftAdsAccountsToSqlOperator(
+        task_id="sql",
+        msads_conn_id=msads_conn,
+        sql_conn_id=sql_target.conn_id,
+        table=sql_target.table,
+        account_ids=["12", "x"],
+    )
+    with pytest.raises(ValueError, match="account_ids: 'x' is not a numeric id"):
+        op.execute(context(RUN_1))
+    assert client.calls == []
+    q = sql_target.quote
+    with pytest.raises(Exception, match=r"(?i)(no such table|does not exist|doesn't exist)"):
+        sql_target.query(f"SELECT 1 FROM {q}{sql_target.table}{q}")

@@ -386,15 +386,21 @@ def _require_edit(backend: ConnectBackend, user: SignedInUser, conn_id: str, *, 
 
 
 def _require_same_origin(request: Request, backend: ConnectBackend) -> None:
-    """Refuse form posts from other sites (the session cookie is SameSite=Lax; this is the second lock)."""
+    """Refuse form posts from other sites (the session cookie is SameSite=Lax; this is the second lock).
+
+    ``Sec-Fetch-Site`` decides when the browser sends it. ``Origin`` is only a fallback: under our
+    ``Referrer-Policy: no-referrer`` browsers send ``Origin: null`` even for same-origin posts.
+    """
     site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
     allowed = {_origin(str(request.base_url))}
     if public := backend.public_base_url():
         allowed.add(_origin(public))
-    if (site is not None and site not in ("same-origin", "none")) or (
-        origin is not None and origin not in allowed
-    ):
+    if site is not None:
+        refused = site != "same-origin"
+    else:
+        refused = origin is not None and origin != "null" and origin not in allowed
+    if refused:
         raise FlowError(
             "Request refused",
             "The form was sent from another site.",

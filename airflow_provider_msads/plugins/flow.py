@@ -496,7 +496,10 @@ def describe_identity_error(
             "Read the details below; check Client ID, Client secret and Tenant, then sign in again.",
         )
     title, explanation, fix = (w.format(redirect_uri=redirect_uri, tenant=tenant) for w in words)
-    label = ", ".join(p for p in ((f"AADSTS{code}" if code is not None else None), error) if p)
+    code_label = f"AADSTS{code}" if code is not None else None
+    if code_label and code_label in (description or ""):
+        code_label = None  # the description already starts with it
+    label = ", ".join(p for p in (code_label, error) if p)
     first_line = (description or "").strip().splitlines()[0] if (description or "").strip() else ""
     if len(first_line) > _MAX_DETAIL:
         first_line = first_line[: _MAX_DETAIL - 3] + "..."

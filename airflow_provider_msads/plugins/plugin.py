@@ -15,6 +15,8 @@ from airflow.plugins_manager import AirflowPlugin
 
 from airflow_provider_msads.plugins.flow import MOUNT_PREFIX
 
+DOCS_URL = "https://github.com/airflow-provider-msads/airflow-provider-msads#readme"
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
 
@@ -67,12 +69,20 @@ class MicrosoftAdsPlugin(AirflowPlugin):
     ]
     # No url_route: the page opens as a top-level tab, because the identity platform refuses to be shown
     # inside a frame, and Airflow's plugin iframes may neither open pop-ups nor navigate the top window.
+    # Two entries on purpose: Airflow 3.3's UI renders a lone plugin entry as a top-level button that does
+    # not follow its href; two or more go into Plugins → <category>, where they are real links.
     external_views = [
         {
-            "name": "Connect Microsoft Advertising",
+            "name": "Connect",
             "href": _ui_path(MOUNT_PREFIX + "/connect"),
             "icon": _ui_path(MOUNT_PREFIX + "/icon.svg"),
             "category": "Microsoft Advertising",
             "destination": "nav",
-        }
+        },
+        {
+            "name": "Documentation",
+            "href": DOCS_URL,
+            "category": "Microsoft Advertising",
+            "destination": "nav",
+        },
     ]

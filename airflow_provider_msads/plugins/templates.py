@@ -4,7 +4,6 @@ Why Python strings and not template files: nothing to ship as package data, noth
 goes through autoescaping; no template marks anything ``|safe``. No page carries JavaScript.
 """
 
-# ruff: noqa: E501  (HTML templates: long lines read better than split ones)
 from __future__ import annotations
 
 from typing import Any
@@ -45,8 +44,8 @@ _LAYOUT = """<!DOCTYPE html>
   .box { background:var(--bg); border:1px solid var(--line); border-radius:6px; padding:8px 10px;
          word-break:break-all; }
   button, .button { display:inline-flex; align-items:center; gap:10px; background:var(--accent); color:#fff;
-           border:0; border-radius:6px; padding:10px 18px; font:inherit; font-weight:600; cursor:pointer;
-           text-decoration:none; }
+           border:1px solid var(--accent); border-radius:6px; padding:9px 18px; font:inherit; font-weight:600;
+           line-height:1.5; cursor:pointer; text-decoration:none; }
   .button.secondary { background:#fff; color:var(--accent); border:1px solid var(--accent); }
   .ms-logo { display:inline-grid; grid-template-columns:8px 8px; gap:2px; }
   .ms-logo i { width:8px; height:8px; display:block; }
@@ -58,7 +57,8 @@ _LAYOUT = """<!DOCTYPE html>
   .banner.warn { background:#fffaf0; border-color:#fbd38d; color:var(--warn); }
   .banner.bad { background:#fff5f5; border-color:#feb2b2; color:var(--bad); }
   .banner h1 { color:inherit; }
-  .row { display:flex; gap:12px; align-items:flex-end; }
+  .row { display:flex; gap:12px; align-items:flex-start; }
+  .actions { display:flex; gap:10px; align-items:center; margin-top:20px; }
   .row > div { flex:1; }
   details summary { cursor:pointer; color:var(--accent); margin-top:14px; }
   dl { display:grid; grid-template-columns:max-content 1fr; gap:6px 16px; margin:0; }
@@ -106,7 +106,7 @@ _CHOOSE = """{% extends "layout" %}
   <h2>Or create a new connection</h2>
   <form method="get" action="{{ form_url }}">
     <input type="hidden" name="new" value="1">
-    <div class="row">
+    <div class="row" style="align-items:flex-end">
       <div>
         <label for="conn_id">Connection ID</label>
         <input type="text" id="conn_id" name="conn_id" value="{{ suggested_id }}" required
@@ -201,7 +201,7 @@ _FORM = """{% extends "layout" %}
     {% else %}
     <div class="banner bad">{{ redirect_problem }}</div>
     {% endif %}
-    <p style="margin-top:20px">
+    <p class="actions">
       <button type="submit" {{ 'disabled' if not redirect_uri else '' }}>
         <span class="ms-logo" aria-hidden="true"><i style="background:#f25022"></i><i style="background:#7fba00"></i><i style="background:#00a4ef"></i><i style="background:#ffb900"></i></span>
         Sign in with Microsoft
@@ -256,7 +256,7 @@ _DONE = """{% extends "layout" %}
   <h2>Next</h2>
   <p>Use it in a DAG: <code>MicrosoftAdsHook("{{ result.conn_id }}")</code>, or the account discovery
   operators with <code>msads_conn_id="{{ result.conn_id }}"</code>.</p>
-  <p><a class="button secondary" href="{{ connections_url }}">Open Connections</a>
+  <p class="actions"><a class="button secondary" href="{{ connections_url }}">Open Connections</a>
      <a class="button secondary" href="{{ choose_url }}">Connect another</a></p>
 </div>
 {% endblock %}
@@ -272,7 +272,7 @@ _PROBLEM = """{% extends "layout" %}
   <h2>How to fix it</h2>
   <p>{{ fix }}</p>
   {% if detail %}<p class="hint">Details from Microsoft: <span class="mono">{{ detail }}</span></p>{% endif %}
-  <p>{% if retry_url %}<a class="button" href="{{ retry_url }}">Back to the form</a>{% endif %}
+  <p class="actions">{% if retry_url %}<a class="button" href="{{ retry_url }}">Back to the form</a>{% endif %}
      <a class="button secondary" href="{{ choose_url }}">Start again</a></p>
 </div>
 {% endblock %}

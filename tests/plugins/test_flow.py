@@ -178,7 +178,7 @@ def test_consent_denied_in_plain_words() -> None:
     )
     assert err.title == "Consent was declined"
     assert "Accept" in err.fix
-    assert err.detail is not None and err.detail.startswith("AADSTS65004, access_denied: AADSTS65004")
+    assert err.detail is not None and err.detail.startswith("access_denied: AADSTS65004: User declined")
 
 
 def test_wrong_tenant_and_redirect_uri_fixes_are_specific() -> None:

@@ -130,8 +130,8 @@ class _AccountDiscoveryOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not 1 <= page_size <= 1000:
-            raise ValueError(f"page_size must be between 1 and 1000 (the API maximum), got {page_size}")
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
+            raise ValueError(f"page_size must be between 1 and 1000 (the API maximum), got {page_size!r}")
         self.msads_conn_id = msads_conn_id
         self.customer_ids = customer_ids
         self.account_ids = account_ids

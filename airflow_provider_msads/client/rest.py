@@ -25,6 +25,7 @@ from airflow_provider_msads.client.transport import (
     WireRequest,
     WireRequestBody,
     WireResponse,
+    wire_int,
 )
 
 _ERROR_LISTS = ("Errors", "OperationErrors", "BatchErrors")
@@ -178,7 +179,7 @@ def request_body(request: WireRequestBody) -> dict[str, Any]:
 def _account(d: dict[str, Any]) -> Account:
     g = d.get
     return Account(
-        int(d["Id"]),
+        wire_int(d["Id"]),
         g("Number"),
         g("Name"),
         _int(g("ParentCustomerId")),
@@ -201,7 +202,7 @@ def _user_info(doc: dict[str, Any]) -> UserInfo:
     name = u.get("Name") or {}
     contact = u.get("ContactInfo") or {}
     user = User(
-        int(u["Id"]),
+        wire_int(u["Id"]),
         u.get("UserName"),
         _int(u.get("CustomerId")),
         name.get("FirstName"),
@@ -212,10 +213,10 @@ def _user_info(doc: dict[str, Any]) -> UserInfo:
     )
     roles = tuple(
         CustomerRole(
-            int(r["CustomerId"]),
+            wire_int(r["CustomerId"]),
             _int(r.get("RoleId")),
-            tuple(int(x) for x in r.get("AccountIds") or ()),
-            tuple(int(x) for x in r.get("LinkedAccountIds") or ()),
+            tuple(wire_int(x) for x in r.get("AccountIds") or ()),
+            tuple(wire_int(x) for x in r.get("LinkedAccountIds") or ()),
             r.get("CustomerLinkPermission"),
         )
         for r in doc.get("CustomerRoles") or ()
@@ -226,7 +227,7 @@ def _user_info(doc: dict[str, Any]) -> UserInfo:
 def _customer(c: dict[str, Any]) -> Customer:
     g = c.get
     return Customer(
-        int(c["Id"]),
+        wire_int(c["Id"]),
         g("Name"),
         g("Number"),
         g("CustomerLifeCycleStatus"),
@@ -240,7 +241,7 @@ def _customer(c: dict[str, Any]) -> Customer:
 
 
 def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
+    return None if value is None else wire_int(value)
 
 
 def _text(value: Any) -> str | None:

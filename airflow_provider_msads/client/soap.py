@@ -30,6 +30,7 @@ from airflow_provider_msads.client.transport import (
     WireRequest,
     WireRequestBody,
     WireResponse,
+    wire_int,
 )
 from airflow_provider_msads.client.xml import local_name, parse_xml
 
@@ -294,7 +295,7 @@ def _account(el: etree._Element) -> Account:
         values[index] = child.text
     for index in _ACCOUNT_INT_SLOTS:
         if values[index] is not None:
-            values[index] = int(values[index])
+            values[index] = wire_int(values[index])
     if values[0] is None:
         raise KeyError("Id")
     return Account(*values)
@@ -306,7 +307,7 @@ def _user_info(payload: etree._Element) -> UserInfo:
     name = _children(u["Name"]) if "Name" in u else {}
     contact = _children(u["ContactInfo"]) if "ContactInfo" in u else {}
     user = User(
-        int(_required(u, "Id")),
+        wire_int(_required(u, "Id")),
         _text(u.get("UserName")),
         _int(u.get("CustomerId")),
         _text(name.get("FirstName")),
@@ -323,7 +324,7 @@ def _user_info(payload: etree._Element) -> UserInfo:
         r = _children(role_el)
         roles.append(
             CustomerRole(
-                int(_required(r, "CustomerId")),
+                wire_int(_required(r, "CustomerId")),
                 _int(r.get("RoleId")),
                 _longs(r.get("AccountIds")),
                 _longs(r.get("LinkedAccountIds")),
@@ -336,7 +337,7 @@ def _user_info(payload: etree._Element) -> UserInfo:
 def _customer(el: etree._Element) -> Customer:
     c = _children(el)
     return Customer(
-        int(_required(c, "Id")),
+        wire_int(_required(c, "Id")),
         _text(c.get("Name")),
         _text(c.get("Number")),
         _text(c.get("CustomerLifeCycleStatus")),
@@ -366,7 +367,7 @@ def _text(el: etree._Element | None) -> str | None:
 
 
 def _int(el: etree._Element | None) -> int | None:
-    return None if el is None or el.text is None else int(el.text)
+    return None if el is None or el.text is None else wire_int(el.text)
 
 
 def _detail_text(entry: dict[str, etree._Element]) -> str | None:
@@ -385,7 +386,9 @@ def _required(fields: dict[str, etree._Element], name: str) -> str:
 def _longs(el: etree._Element | None) -> tuple[int, ...]:
     if el is None:
         return ()
-    return tuple(int(child.text) for child in el if isinstance(child.tag, str) and child.text is not None)
+    return tuple(
+        wire_int(child.text) for child in el if isinstance(child.tag, str) and child.text is not None
+    )
 
 
 def _describe_unreadable(response: WireResponse) -> str:

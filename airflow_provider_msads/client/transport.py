@@ -32,6 +32,25 @@ log = logging.getLogger(__name__)
 
 #: Default cap on one response body (decoded). A SOAP page of 1000 accounts is about 2.5 MB.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_MAX_WIRE_INT = 2**63 - 1  # ids are signed 64-bit (long) on both wire formats
+
+
+def wire_int(value: object) -> int:
+    """An id or count as the services send it: a JSON number / string or XML text of ASCII digits.
+
+    Anything else (floats, booleans, negative numbers, other scripts' digits, values beyond 64 bits)
+    raises ``ValueError``, which the codecs report as a malformed response: a bad id must never be
+    rounded, wrapped or passed on to a warehouse table.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit() and len(text) <= 19:
+        number = int(text)
+    else:
+        raise ValueError(f"{str(value)[:40]!r} is not a 64-bit integer")
+    if not 0 <= number <= _MAX_WIRE_INT:
+        raise ValueError(f"{number} is outside the signed 64-bit range")
+    return number
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,9 @@ class MicrosoftAdsHook(BaseHook):
         return widgets
 
 
-def _secret_extras(extra: dict[str, Any]) -> list[Any]:
+def _secret_extras(extra: Any) -> list[Any]:
+    if not isinstance(extra, dict):  # e.g. a JSON array: ConnectionSettings reports it by field name
+        return []
     keys = [name for name, spec in CONN_FIELDS.items() if spec["schema"].get("format") == "password"]
     return [extra.get(k) or extra.get(f"extra__{CONNECTION_TYPE}__{k}") for k in keys]
 

@@ -149,6 +149,7 @@ class AccountTableWriter:
             inserted, changed = self._count_changes(cur, stage)
             vanished = self._mark_vanished(cur, stage)
             self._upsert(cur, stage, ts)
+            self._verify(cur, stage, seen)
             cur.execute(d.drop_temporary_table_sql(stage))
             self.conn.commit()
         except BaseException:
@@ -229,6 +230,28 @@ class AccountTableWriter:
         assignments += [(LAST_SEEN_AT, "NEW"), (IS_ACTIVE, d.true_sql)]
         sql = d.upsert_from_select_sql(self.target, TABLE_COLUMNS, select, "account_id", assignments)
         cur.execute(sql, (ts, ts))
+
+    def _verify(self, cur: Any, stage: str, seen: int) -> None:
+        """Every staged account must now be an active row of its own; else roll back and say why.
+
+        MySQL/MariaDB's ``ON DUPLICATE KEY UPDATE`` fires on *any* unique index: if the user added one
+        (say on ``account_number``) and an old row holds the value, that row is updated and the new
+        account silently never inserted. The other databases raise on such a conflict by themselves.
+        """
+        d = self.dialect
+        key = d.quote("account_id")
+        cur.execute(
+            f"SELECT COUNT(*) FROM {self.target} t JOIN {stage} s ON t.{key} = s.{key} "  # noqa: S608
+            f"WHERE t.{d.quote(IS_ACTIVE)} = {d.true_sql}"
+        )
+        stored = int(cur.fetchone()[0])
+        if stored != seen:
+            raise RuntimeError(
+                f"{self.target}: the upsert stored {stored} of {seen} discovered accounts, so nothing was "
+                "written (rolled back). A UNIQUE index or constraint other than the account_id primary key "
+                "matched an existing row (MySQL/MariaDB then update that row instead of inserting): drop "
+                "that index, or fix the conflicting rows, and rerun"
+            )
 
     def _rollback(self, cur: Any, stage: str) -> None:
         # Best effort: the caller re-raises the original error, which is what the user needs to see.

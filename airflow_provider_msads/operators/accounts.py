@@ -265,7 +265,10 @@ class MicrosoftAdsListAccountsOperator(_AccountDiscoveryOperator):
         return result
 
     def _warn_about_mapping(self, accounts: int, items: int, output: str, batch_size: int) -> None:
-        from airflow.sdk import conf
+        try:
+            from airflow.sdk import conf
+        except ImportError:  # Airflow 3.1: the SDK has no conf yet
+            from airflow.configuration import conf  # type: ignore[assignment]
 
         limit = conf.getint("core", "max_map_length", fallback=1024)
         if items <= limit:

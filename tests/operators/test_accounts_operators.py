@@ -244,7 +244,11 @@ def test_table_asset() -> None:
 
 def test_operators_serialize_with_their_link() -> None:
     from airflow.sdk import DAG
-    from airflow.serialization.serialized_objects import DagSerialization
+
+    try:
+        from airflow.serialization.serialized_objects import DagSerialization
+    except ImportError:  # Airflow 3.1
+        from airflow.serialization.serialized_objects import SerializedDAG as DagSerialization
 
     with DAG("msads_serialize_check", schedule=None) as dag:
         MicrosoftAdsListAccountsOperator(task_id="list")

@@ -80,12 +80,12 @@ def _run(env: dict[str, str], *args: str, quiet: bool) -> None:
 def _print_table(warehouse: Path) -> None:
     with sqlite3.connect(warehouse) as db:
         rows = db.execute(
-            f"SELECT account_id, account_number, account_name, customer_id, status, currency "  # noqa: S608
+            f"SELECT account_id, account_number, account_name, customer_id, customer_name, status, currency "  # noqa: S608
             f"FROM {TABLE} ORDER BY account_id"
         ).fetchall()
     customers = {row[3] for row in rows}
     print(f"\nfound {len(rows)} accounts across {len(customers)} customers -> {warehouse} table {TABLE}\n")
-    header = ("account_id", "number", "name", "customer_id", "status", "currency")
+    header = ("account_id", "number", "name", "customer_id", "customer", "status", "currency")
     widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=True)]
     for line in (header, *rows):
         print("  ".join(str(v if v is not None else "").ljust(w) for v, w in zip(line, widths, strict=True)))

@@ -4,7 +4,7 @@ Proves what a unit test cannot: Airflow 3 loads the plugin from the entry point 
 auth manager's permission decides (an Op-less viewer is refused), the callback writes the connection
 through Airflow's ORM on the API server, the stored refresh token works for discovery, and no token
 reaches the page HTML, the browser's navigation history or the server log. Also takes the README
-screenshots (docs/images/connect-*.png).
+screenshots: into the test's tmp dir, or into docs/images/ when MSADS_UPDATE_SCREENSHOTS=1.
 
 Skips (with the reason) only when Playwright or Debian's chromium is missing.
 """
@@ -160,13 +160,16 @@ def _session_cookie(server: ApiServer, user: str) -> dict[str, Any]:
     }
 
 
-def test_connect_in_the_browser(api_server: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_in_the_browser(
+    api_server: ApiServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     sync_playwright = _require_browser()
     from airflow_provider_msads.client.token_cache import MemoryTokenStore
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
     from airflow_provider_msads.testing import Emulator
 
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    images = IMAGES if os.environ.get("MSADS_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    images.mkdir(parents=True, exist_ok=True)
     _delete_connection(CONN_ID)
     emulator = Emulator(accounts=12, seed=3)
     html: list[str] = []
@@ -213,7 +216,7 @@ def test_connect_in_the_browser(api_server: ApiServer, monkeypatch: pytest.Monke
                 "() => [...document.images].some(i => i.src.endsWith('/msads/icon.svg') && i.naturalWidth > 0)"
             )
             home.wait_for_timeout(500)  # let the submenu's fade-in finish before the screenshot
-            home.screenshot(path=str(IMAGES / "connect-0-menu.png"))
+            home.screenshot(path=str(images / "connect-0-menu.png"))
             with context.expect_page() as opened:
                 connect_item.click()
             page = opened.value
@@ -236,7 +239,7 @@ def test_connect_in_the_browser(api_server: ApiServer, monkeypatch: pytest.Monke
             page.fill("#auth_base_url", emu.url)
             page.fill("#api_base_url", emu.url)
             html.append(page.content())
-            page.screenshot(path=str(IMAGES / "connect-1-form.png"), full_page=True)
+            page.screenshot(path=str(images / "connect-1-form.png"), full_page=True)
             page.click("button[type=submit]")
             _wait_for_url(page, "**/msads/connect/done?result=*")
 
@@ -246,7 +249,7 @@ def test_connect_in_the_browser(api_server: ApiServer, monkeypatch: pytest.Monke
             assert "Connected" in done
             assert emu.data.demo_user.user_name in done
             assert f"{len(emu.expected_account_ids)}\n  accounts" in done
-            page.screenshot(path=str(IMAGES / "connect-2-done.png"), full_page=True)
+            page.screenshot(path=str(images / "connect-2-done.png"), full_page=True)
             assert page.evaluate("history.length") <= 3  # chooser, form, result: no callback entry
 
             # 4. Consent declined: the same connection again, the error in plain words.
@@ -255,7 +258,7 @@ def test_connect_in_the_browser(api_server: ApiServer, monkeypatch: pytest.Monke
             page.click("button[type=submit]")  # stored secrets are kept: nothing to retype
             page.wait_for_selector("text=Consent was declined")
             html.append(page.content())
-            page.screenshot(path=str(IMAGES / "connect-3-declined.png"), full_page=True)
+            page.screenshot(path=str(images / "connect-3-declined.png"), full_page=True)
             emulator.deny_consent = False
 
             # 5. A viewer (no permission to edit connections) is refused by the auth manager.

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,6 +40,8 @@ from airflow_provider_msads.client.settings import KNOWN_EXTRAS, ConnectionSetti
 from airflow_provider_msads.client.soap import SoapCodec
 from airflow_provider_msads.client.transport import WireResponse
 from airflow_provider_msads.operators.accounts import MicrosoftAdsAccountsToSqlOperator
+
+_AIRFLOW_VERSION = tuple(int(p) for p in version("apache-airflow").split(".")[:2])
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.0, backoff_max=0.0, throttle_wait=0.0)
 ENDPOINTS = resolve_endpoints()
@@ -325,7 +328,14 @@ def test_any_json_extras_give_settings_or_a_configuration_error_naming_a_field(e
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
-        ('["developer_token", "x"]', "extra: must be a JSON object"),
+        pytest.param(
+            '["developer_token", "x"]',
+            "extra: must be a JSON object",
+            marks=pytest.mark.skipif(
+                _AIRFLOW_VERSION < (3, 2),
+                reason="Airflow 3.1 itself refuses a JSON connection whose extra is not an object",
+            ),
+        ),
         ('{"developer_token": ["a"]}', "developer_token: expected text, got list"),
         ('{"developer_token": "d", "customer_id": 12.5}', "customer_id: expected a number, got float"),
         ('{"developer_token": "d", "environment": {"name": "sandbox"}}', "environment: expected text"),

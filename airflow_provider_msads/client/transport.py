@@ -42,6 +42,10 @@ def wire_int(value: object) -> int:
     raises ``ValueError``, which the codecs report as a malformed response: a bad id must never be
     rounded, wrapped or passed on to a warehouse table.
     """
+    # Fast path for the usual wire form (hot: four calls per account): fewer than 19 ASCII digits and
+    # no whitespace is always within range, so the result equals the checked path's below.
+    if value.__class__ is str and len(value) < 19 and value.isdigit() and value.isascii():
+        return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit() and len(text) <= 19:

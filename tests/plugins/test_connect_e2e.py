@@ -150,6 +150,40 @@ def _wait_for_url(page: Any, pattern: str) -> None:
         pytest.fail(f"browser did not reach {pattern}; it is at {page.url}:\n{text}")
 
 
+def _check_airflow_connection_form(context: Any, base_url: str, images: Path) -> None:
+    """Admin → Connections → Add, type "Microsoft Advertising": relabelled, hidden and extra fields."""
+    form = context.new_page()
+    form.set_viewport_size({"width": 1000, "height": 1900})  # the whole dialog, without inner scrolling
+    form.goto(f"{base_url}/connections")
+    form.get_by_role("button", name="Add Connection").click()
+    form.get_by_role("combobox").fill("Microsoft Adv")
+    form.get_by_role("option", name="Microsoft Advertising").click()
+    dialog = form.get_by_role("dialog")
+    dialog.get_by_text("Refresh token", exact=True).wait_for()
+    standard = dialog.inner_text()
+    assert "Client ID" in standard and "Refresh token" in standard
+    assert "Host" not in standard and "Port" not in standard and "Schema" not in standard
+    assert dialog.locator('input[placeholder*="msads-auth"]').get_attribute("type") == "password"
+    dialog.get_by_text("Extra Fields", exact=True).click()
+    dialog.get_by_text("Developer token", exact=True).wait_for()
+    extras = dialog.inner_text()
+    for label in (
+        "Developer token",
+        "Client secret",
+        "Environment",
+        "Tenant",
+        "Default customer ID",
+        "API transport",
+        "Identity platform URL override",
+        "API URL override",
+    ):
+        assert label in extras, label
+    assert "universal token BBD37VB98" in extras, "help text is shown"
+    assert dialog.locator("input[type=password]").count() >= 2, "developer token and client secret are secret"
+    form.screenshot(path=str(images / "connection-form.png"))
+    form.close()
+
+
 def _session_cookie(server: ApiServer, user: str) -> dict[str, Any]:
     return {
         "name": "_token",
@@ -203,6 +237,9 @@ def test_connect_in_the_browser(
                 "Microsoft Advertising",
                 None,
             )
+
+            # Airflow's own connection form renders the msads type as provider_info declares it.
+            _check_airflow_connection_form(context, api_server.url, images)
 
             # 0. Airflow's own UI: Plugins → Microsoft Advertising → Connect opens the page in a new tab.
             home = context.new_page()

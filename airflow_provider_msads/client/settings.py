@@ -40,7 +40,8 @@ KNOWN_EXTRAS = frozenset(
 _LEGACY_PREFIX = "extra__msads__"
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,253}$")
 _MAX_ID = 2**63 - 1
-_DIGITS_RE = re.compile(r"^[0-9]{1,19}$")  # ASCII only: str.isdigit() also accepts superscripts and other scripts' digits.
+# ASCII only: str.isdigit() also accepts superscripts and other scripts' digits.
+_DIGITS_RE = re.compile(r"^[0-9]{1,19}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,20 +123,14 @@ class SoapCodec:
     def account(self, response: WireResponse) -> Account:
         payload = self._payload(response)
         try:
-            el = _child(payload, "Account")
-            if el is None or el.get(_NIL) == "true":
-                raise KeyError("Account")
-            return _account(el)
+            return _account(_required_child(payload, "Account"))
         except _MAPPING_ERRORS as exc:
             raise _unexpected(response, "AdvertiserAccount", exc) from None
 
     def customer(self, response: WireResponse) -> Customer:
         payload = self._payload(response)
         try:
-            el = _child(payload, "Customer")
-            if el is None or el.get(_NIL) == "true":
-                raise KeyError("Customer")
-            return _customer(el)
+            return _customer(_required_child(payload, "Customer"))
         except _MAPPING_ERRORS as exc:
             raise _unexpected(response, "Customer", exc) from None
 
@@ -353,6 +347,14 @@ def _customer(el: etree._Element) -> Customer:
 def _children(el: etree._Element) -> dict[str, etree._Element]:
     """Child elements by local name (small objects only; account pages use the positional fast path)."""
     return {local_name(child.tag): child for child in el if isinstance(child.tag, str)}
+
+
+def _required_child(el: etree._Element, name: str) -> etree._Element:
+    """The child ``name``; a missing or nil one is a mapping error (KeyError), like a missing JSON key."""
+    child = _child(el, name)
+    if child is None or child.get(_NIL) == "true":
+        raise KeyError(name)
+    return child
 
 
 def _child(el: etree._Element, name: str) -> etree._Element | None:

@@ -46,11 +46,11 @@ class SignInProblem:
 
 
 _RECONSENT = "{reconsent}"
-_SECRET_VALUE = (
+_PUT_THE_VALUE = (
     "put the secret VALUE (not its ID) from Entra ID → App registrations → your app → Certificates & "
     "secrets into the connection's client_secret"
 )
-_WRONG_SECRET = SignInProblem("Wrong client secret", "the client secret is wrong", _SECRET_VALUE)
+_WRONG_SECRET = SignInProblem("Wrong client secret", "the client secret is wrong", _PUT_THE_VALUE)
 
 #: AADSTS code -> problem. Sources: Microsoft's AADSTS error code reference and observed responses.
 BY_CODE: dict[int, SignInProblem] = {
@@ -202,7 +202,7 @@ BY_ERROR: dict[str, SignInProblem] = {
     "invalid_client": SignInProblem(
         "The app's credentials were rejected",
         "client authentication failed",
-        "check the client ID; " + _SECRET_VALUE,
+        "check the client ID; " + _PUT_THE_VALUE,
     ),
     "unauthorized_client": SignInProblem(
         "The app may not sign users in this way",

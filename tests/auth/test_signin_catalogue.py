@@ -36,7 +36,7 @@ def test_each_code_means_the_same_in_a_task_log_and_on_the_connect_page(code: in
     assert f"{cause} (AADSTS{code}, invalid_request)" in str(err)
 
     page = describe_identity_error(error="invalid_request", description=None, code=code, tenant=TENANT)
-    _, page_cause, page_fix = problem.render(reconsent="x", tenant=TENANT)
+    _, page_cause, _ = problem.render(reconsent="x", tenant=TENANT)
     assert page.title == problem.title
     assert page.explanation.lower().rstrip(".") == page_cause.lower()
     assert "{" not in page.explanation + page.fix, "every placeholder is filled in"

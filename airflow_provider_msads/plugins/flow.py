@@ -478,14 +478,14 @@ def summarise_access(
     retry = RetryPolicy(
         max_attempts=2, max_total_seconds=INTERACTIVE_RETRY_SECONDS, backoff_max=5.0, throttle_wait=5.0
     )
+    # The hook's path (settings -> MicrosoftAdsClient.from_settings), with the access token issued at
+    # sign-in instead of a refresh: the token just stored is exactly the one pipelines start from.
+    settings = ConnectionSettings.from_connection_fields(
+        login=draft.client_id, password=_PLACEHOLDER_REFRESH_TOKEN, extra=draft.extra
+    )
     try:
-        with MicrosoftAdsClient(
-            auth=IssuedAccessToken(access_token),
-            developer_token=draft.developer_token,
-            endpoints=draft.endpoints,
-            transport="soap" if draft.transport == "soap" else "rest",
-            http=http,
-            retry=retry,
+        with MicrosoftAdsClient.from_settings(
+            settings, auth=IssuedAccessToken(access_token), http=http, retry=retry
         ) as client:
             info = client.get_user()
             lines: list[AccountLine] = []

@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from airflow_provider_msads.client.auth import AuthRetryPolicy, OAuthClient, TokenResponse
+from airflow_provider_msads.client.client import new_http_client
 from airflow_provider_msads.client.connection_fields import SECRET_EXTRAS
 from airflow_provider_msads.client.errors import AuthError
 from airflow_provider_msads.client.pkce import new_pkce_pair
@@ -47,6 +48,8 @@ from airflow_provider_msads.plugins.flow import (
 )
 
 log = logging.getLogger(__name__)
+#: A person waits for each call: shorter than the hook's timeouts. The client itself is the hook's kind.
+_HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 MAX_FORM_BYTES = 64 * 1024
 #: Sent with every response: nothing is cached, no URL ever leaves as a Referer, no script runs.
@@ -141,7 +144,7 @@ def create_app(
     ctx = ConnectState(
         pending=pending if pending is not None else ExpiringStore[PendingConsent](),
         results=results if results is not None else ExpiringStore[ConnectResult](),
-        http=http if http is not None else httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0)),
+        http=http if http is not None else new_http_client(_HTTP_TIMEOUT),
     )
     app.state.connect = ctx
     app.state.backend = backend

@@ -177,6 +177,8 @@ class Cluster:
     :param worker_concurrency: Celery pool size per worker.
     :param env: extra settings for every machine (after :data:`FAST_SETTINGS`).
     :param triggerer: start an ``airflow triggerer``.
+    :param celery_config: ``[celery] celery_config_options`` (e.g. a module that preloads the provider).
+    :param python_path: directories put first on every machine's PYTHONPATH.
     :param warehouse_conn_id: also define this connection, pointing at the cluster's own database (a
         warehouse that is dropped with it); None: do not.
     """
@@ -190,6 +192,8 @@ class Cluster:
     triggerer: bool = True
     api_workers: int = 2
     warehouse_conn_id: str | None = "msads_warehouse"
+    celery_config: str | None = None
+    python_path: Sequence[Path] = ()
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     machines: list[Machine] = field(default_factory=list)
     api_url: str = ""
@@ -303,6 +307,11 @@ class Cluster:
             **FAST_SETTINGS,
             **self.env,
         }
+        if self.python_path:
+            paths = [str(p) for p in self.python_path]
+            env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [base.get("PYTHONPATH")])])
+        if self.celery_config:
+            env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = self.celery_config
         connections = dict(self.connections)
         if self.warehouse_conn_id:
             connections.setdefault(self.warehouse_conn_id, self.warehouse_uri)

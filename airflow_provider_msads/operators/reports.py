@@ -484,7 +484,7 @@ class MicrosoftAdsReportToSqlOperator(_ReportOperator):
         from airflow_provider_msads.warehouse.reports import ReportColumn, ReportTableWriter
 
         hook = getattr(self, "_db_hook", None) or _sql_hook(self.sql_conn_id)
-        columns = [ReportColumn(c, column_kind(request.report, c)) for c in request.columns]
+        columns = [ReportColumn(c, column_kind(request.report, c, request.aggregation)) for c in request.columns]
         return ReportTableWriter(
             hook, self.table, schema=self.schema or None, columns=columns, key=tuple(key_columns(request))
         )
@@ -632,7 +632,9 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
         return dict(stats)
     import dataclasses
 
-    return dataclasses.asdict(stats) if dataclasses.is_dataclass(stats) else {"stats": str(stats)}
+    if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+        return dataclasses.asdict(stats)
+    return {"stats": str(stats)}
 
 
 def _sql_hook(conn_id: str) -> Any:
@@ -737,7 +739,7 @@ def _publish(local: Path, destination: Any, conn_id: str | None) -> str:
         if isinstance(destination, ObjectStoragePath)
         else ObjectStoragePath(text, conn_id=conn_id)
     )
-    with local.open("rb") as source, target_path.open("wb") as sink:
+    with local.open("rb") as source, target_path.open("wb") as sink:  # type: ignore[no-untyped-call]
         while chunk := source.read(1024 * 1024):
             sink.write(chunk)
     return str(target_path)

@@ -81,7 +81,7 @@ class MicrosoftAdsReportTrigger(BaseTrigger):
         max_poll_interval: float,
         poll_factor: float = 1.5,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.msads_conn_id = str(msads_conn_id)
         self.report_request_ids = [str(i) for i in report_request_ids]
         if not self.report_request_ids:
@@ -120,7 +120,7 @@ class MicrosoftAdsReportTrigger(BaseTrigger):
                 event = await poller.wait_all(statuses)
         except Exception as err:  # every failure becomes an event: the worker raises it with context
             event = _event("failed", statuses, poller.polls if poller else 0, _describe(err))
-        yield TriggerEvent(event)
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
 
 @dataclass

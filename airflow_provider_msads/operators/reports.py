@@ -266,7 +266,8 @@ class _ReportOperator(BaseOperator):
 
     def _schedule(self) -> PollSchedule:
         return PollSchedule(
-            _seconds(self.poll_interval, "poll_interval"), _seconds(self.max_poll_interval, "max_poll_interval")
+            _seconds(self.poll_interval, "poll_interval"),
+            _seconds(self.max_poll_interval, "max_poll_interval"),
         )
 
     def _deadline(self) -> float:
@@ -484,7 +485,9 @@ class MicrosoftAdsReportToSqlOperator(_ReportOperator):
         from airflow_provider_msads.warehouse.reports import ReportColumn, ReportTableWriter
 
         hook = getattr(self, "_db_hook", None) or _sql_hook(self.sql_conn_id)
-        columns = [ReportColumn(c, column_kind(request.report, c, request.aggregation)) for c in request.columns]
+        columns = [
+            ReportColumn(c, column_kind(request.report, c, request.aggregation)) for c in request.columns
+        ]
         return ReportTableWriter(
             hook, self.table, schema=self.schema or None, columns=columns, key=tuple(key_columns(request))
         )

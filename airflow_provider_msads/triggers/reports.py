@@ -204,23 +204,36 @@ class ReportPoller:
 
 
 async def poll_once(http: httpx.AsyncClient, settings: ConnectionSettings, rid: str, token: str) -> Any:
-    """One ``GenerateReport/Poll`` through the client's sans-IO pieces; returns a ``ReportStatus``."""
+    """One ``GenerateReport/Poll`` through the client's sans-IO pieces; returns a ``ReportStatus``.
+
+    URL, body, headers and the meaning of the answer come from
+    :mod:`airflow_provider_msads.client.reporting.protocol` (headers from the same assembly the sync
+    client uses); this function only sends the bytes.
+    """
+    import json
+
     import httpx
 
     from airflow_provider_msads.client.errors import TransportError
     from airflow_provider_msads.client.reporting import protocol
+    from airflow_provider_msads.client.transport import Credentials
 
     url, body = protocol.poll_request(settings.endpoints, rid)
-    headers = protocol.request_headers(settings, token)
+    credentials = Credentials(token, settings.developer_token, settings.customer_id, settings.account_id)
+    headers = protocol.poll_headers(settings.endpoints, credentials)
     try:
-        response = await http.post(url, json=body, headers=headers)
+        response = await http.post(url, content=json.dumps(body).encode(), headers=headers)
     except httpx.TimeoutException as err:
-        raise TransportError(f"timed out ({type(err).__name__})", operation="PollGenerateReport") from None
+        raise TransportError(f"timed out ({type(err).__name__})", operation=protocol.POLL.name) from None
     except httpx.TransportError as err:
-        raise TransportError(
-            f"request failed: {type(err).__name__}", operation="PollGenerateReport"
-        ) from None
-    return protocol.parse_poll_response(response.status_code, response.headers, response.content)
+        raise TransportError(f"request failed: {type(err).__name__}", operation=protocol.POLL.name) from None
+    return protocol.parse_poll_response(
+        response.status_code,
+        response.headers,
+        response.content,
+        environment=settings.environment,
+        secrets=(token, settings.developer_token),
+    )
 
 
 # -- connection -----------------------------------------------------------------------------------------

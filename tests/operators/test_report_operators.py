@@ -69,10 +69,22 @@ def sql_op(**kwargs: Any) -> MicrosoftAdsReportToSqlOperator:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"window_start": "2024-06-10", "window_end": "2024-06-09"}, ValueError, "window_end 2024-06-09 is before"),
+        (
+            {"window_start": "2024-06-10", "window_end": "2024-06-09"},
+            ValueError,
+            "window_end 2024-06-09 is before",
+        ),
         ({"window_start": "2024-06-10"}, ValueError, "window_end is not set: give both"),
-        ({"window_start": "10/06/2024", "window_end": "2024-06-10"}, ValueError, "window_start: '10/06/2024'"),
-        ({"columns": ["TimePeriod", "AccountId", "Impresions"]}, ConfigurationError, "'Impresions' is not a column"),
+        (
+            {"window_start": "10/06/2024", "window_end": "2024-06-10"},
+            ValueError,
+            "window_start: '10/06/2024'",
+        ),
+        (
+            {"columns": ["TimePeriod", "AccountId", "Impresions"]},
+            ConfigurationError,
+            "'Impresions' is not a column",
+        ),
         ({"report": "AccountPerformanceReport"}, Exception, "AccountPerformanceReport"),
         ({"aggregation": "Daly"}, ConfigurationError, "aggregation"),
         ({"account_ids": ["F12345"]}, ValueError, "'F12345' is not an account id"),
@@ -83,7 +95,9 @@ def sql_op(**kwargs: Any) -> MicrosoftAdsReportToSqlOperator:
         ({"poll_interval": "{{ params.n }}"}, ValueError, "poll_interval must be a number of seconds"),
     ],
 )
-def test_bad_input_fails_before_any_api_call(no_api: NoApi, kwargs: dict[str, Any], error: type, match: str) -> None:
+def test_bad_input_fails_before_any_api_call(
+    no_api: NoApi, kwargs: dict[str, Any], error: type, match: str
+) -> None:
     op = sql_op(**kwargs)
     # What templates would have rendered: an injection attempt and a non-number.
     for name in ("table", "schema"):
@@ -117,9 +131,16 @@ def test_literal_mistakes_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], ma
 
 def test_file_format_is_checked(no_api: NoApi, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="file_format must be one of csv, jsonl"):
-        MicrosoftAdsReportOperator(task_id="f", report="AccountPerformance", columns=COLUMNS, path=tmp_path, file_format="xlsx")
+        MicrosoftAdsReportOperator(
+            task_id="f", report="AccountPerformance", columns=COLUMNS, path=tmp_path, file_format="xlsx"
+        )
     op = MicrosoftAdsReportOperator(
-        task_id="f", report="AccountPerformance", columns=COLUMNS, account_ids=[1], path=tmp_path / "r.csv", file_format="{{ x }}"
+        task_id="f",
+        report="AccountPerformance",
+        columns=COLUMNS,
+        account_ids=[1],
+        path=tmp_path / "r.csv",
+        file_format="{{ x }}",
     )
     op.file_format = "parquet"
     with pytest.raises(ValueError, match="file_format must be one of"):

@@ -555,7 +555,7 @@ class MicrosoftAdsReportOperator(_ReportOperator):
     :param poll_timeout: give up after this long (seconds or a timedelta).
     :param report_attempts: how often one report request may be submitted (status Error is retried).
     :param path: destination: a local path, a URI such as ``s3://bucket/key.csv`` (written through
-        Airflow's ObjectStoragePath, with ``conn_id`` for its credentials) or an ObjectStoragePath. (templated)
+        Airflow's ObjectStoragePath with ``storage_conn_id``) or an ObjectStoragePath. (templated)
     :param file_format: ``csv`` or ``jsonl``. (templated)
     :param storage_conn_id: Airflow connection for the object store of ``path`` (not needed for local paths).
     """

@@ -42,7 +42,9 @@ CONF = json.dumps({"batch_size": 10, "poll_interval": 0.1})
 
 def settings_of(emu: Any) -> ConnectionSettings:
     conn = json.loads(emu.airflow_conn_json())
-    return ConnectionSettings.from_connection_fields(login=conn["login"], password=conn["password"], extra=conn["extra"])
+    return ConnectionSettings.from_connection_fields(
+        login=conn["login"], password=conn["password"], extra=conn["extra"]
+    )
 
 
 def expected_rows(emu: Any, start: date, end: date) -> dict[tuple[str, int], tuple[Any, ...]]:

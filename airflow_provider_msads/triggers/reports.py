@@ -266,16 +266,9 @@ async def load_settings(conn_id: str) -> ConnectionSettings:
 
 def _settings_of(conn: Any) -> ConnectionSettings:
     # Runs in a worker thread: extra_dejson and mask_secret talk to the supervisor synchronously.
-    from airflow_provider_msads.client.settings import ConnectionSettings
-    from airflow_provider_msads.hooks.msads import _mask, _secret_extras
+    from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
-    extra = conn.extra_dejson
-    _mask(conn.password, *_secret_extras(extra))
-    settings = ConnectionSettings.from_connection_fields(
-        login=conn.login, password=conn.password, extra=extra
-    )
-    _mask(*settings.secrets)
-    return settings
+    return MicrosoftAdsHook.settings_from_connection(conn)
 
 
 # -- one HTTP client and one token source per event loop -------------------------------------------------

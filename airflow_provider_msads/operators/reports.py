@@ -380,12 +380,24 @@ class _ReportOperator(BaseOperator):
     @contextlib.contextmanager
     def _reports(self, hook: MicrosoftAdsHook, plan: ReportPlan) -> Iterator[list[Any]]:
         """Every chunk's report, downloaded (to temporary files) before the caller writes anything."""
+        columns = self._columns()
         with contextlib.ExitStack() as stack:
             client = stack.enter_context(hook.get_client())
-            yield [self._download(stack, client, c.report_request_id) for c in plan.chunks]
+            yield [
+                self._download(
+                    stack, client, c.report_request_id, self._request(columns, c.account_ids, plan.window)
+                )
+                for c in plan.chunks
+            ]
 
-    def _download(self, stack: contextlib.ExitStack, client: MicrosoftAdsClient, rid: str) -> Any:
-        """One report: a fresh poll (for a fresh link), then the download; a broken file is fetched again."""
+    def _download(
+        self, stack: contextlib.ExitStack, client: MicrosoftAdsClient, rid: str, request: Any
+    ) -> Any:
+        """One report: a fresh poll (for a fresh link), then the download (checked against ``request``).
+
+        The client already refreshes an expired link and retries a broken transfer; when even that fails
+        the whole download is started again from a new poll, ``DOWNLOAD_ATTEMPTS`` times in all.
+        """
         from airflow_provider_msads.client.errors import TransportError
 
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
@@ -395,7 +407,7 @@ class _ReportOperator(BaseOperator):
                     f"report {rid} is {status.status} on resume; clear the task to submit again"
                 )
             try:
-                return stack.enter_context(client.download_report(rid, status))
+                return stack.enter_context(client.download_report(rid, status, request))
             except TransportError as err:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     raise

@@ -19,6 +19,7 @@ from airflow_provider_msads.client import MicrosoftAdsClient
 from airflow_provider_msads.client.reporting import ReportRequest
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.testing import DEMO_CLIENT_SECRET, DEMO_DEVELOPER_TOKEN, DEMO_REFRESH_TOKEN
+from airflow_provider_msads.warehouse.reports import IS_COMPLETE, LOADED_AT
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +77,7 @@ def normal(values: Any) -> tuple[Any, ...]:
 
 
 def table(warehouse: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    cols = ", ".join(f'"{c}"' for c in [*COLUMNS, "is_complete", "loaded_at"])
+    cols = ", ".join(f'"{c}"' for c in [*COLUMNS, IS_COMPLETE, LOADED_AT])
     with sqlite3.connect(warehouse) as db:
         rows = db.execute(f'SELECT {cols} FROM "{TABLE}"').fetchall()
     out: dict[tuple[str, int], dict[str, Any]] = {}

@@ -401,3 +401,58 @@ def test_download_only_kinds_are_refused_elsewhere() -> None:
 
     with pytest.raises(ValueError, match="download"):
         FaultInjector().inject("PollGenerateReport", kind="corrupt")
+
+
+# ---------------------------------------------------------------------- the command line
+def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
+    import json
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+
+    from msads_emulator_helpers import access_token
+
+    from airflow_provider_msads.testing import DEMO_USER_ID
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_msads.testing.cli", "--report-pending-polls", "0",
+         "--report-lag-days", "2", "--report-url-lifetime", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(4)]
+        url = lines[0]
+        conn = json.loads(shlex.split(lines[1].partition("=")[2])[0])
+        assert conn["extra"]["api_base_url"] == url
+        storage = lines[3].rsplit(" ", 1)[1]
+        assert storage.startswith("http://127.0.0.1:") and storage != url
+
+        class _Cli:  # what the helpers need of an Emulator: url and a token
+            pass
+
+        cli = _Cli()
+        cli.url = url  # type: ignore[attr-defined]
+        token = access_token(http, cli)  # type: ignore[arg-type]
+        headers = {"Authorization": f"Bearer {token}", "DeveloperToken": conn["extra"]["developer_token"]}
+        accounts = http.post(
+            url + "/CustomerManagement/v13/Accounts/Search",
+            json={"Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": str(DEMO_USER_ID)}],
+                  "PageInfo": {"Index": 0, "Size": 10}},
+            headers=headers,
+        ).json()["Accounts"]  # fmt: skip
+        ids = [a["Id"] for a in accounts if a["AccountLifeCycleStatus"] not in ("Draft", "Pending")][:2]
+        request = body(account_ids=[int(i) for i in ids], predefined="LastSevenDays")
+        rid = http.post(url + SUBMIT, json=request, headers=headers).json()["ReportRequestId"]
+        status = http.post(url + POLL, json={"ReportRequestId": rid}, headers=headers).json()[
+            "ReportRequestStatus"
+        ]
+        assert status["Status"] == "Success" and status["ReportDownloadUrl"].startswith(storage)
+        report = read_report(download(http, status["ReportDownloadUrl"]))
+        assert len(report.rows) == 14
+        assert report.meta["Potential Incomplete Data"] == "true"  # lag 2: yesterday is provisional
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

@@ -1,4 +1,4 @@
-"""The report operators against the emulator and real databases, in-process.
+"""MicrosoftAdsReportToSqlOperator against the emulator and real databases, in-process.
 
 The deferrable cycle is driven by hand here (execute -> TaskDeferred -> the trigger on an asyncio loop ->
 execute_complete); tests/e2e/test_report_dags.py runs the same under ``airflow dags test``.
@@ -7,116 +7,35 @@ execute_complete); tests/e2e/test_report_dags.py runs the same under ``airflow d
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from airflow_provider_msads.warehouse.reports import IS_COMPLETE
-
-from airflow_provider_msads.client import MicrosoftAdsClient
-from airflow_provider_msads.client.reporting import ReportRequest
-from airflow_provider_msads.client.settings import ConnectionSettings
-from airflow_provider_msads.hooks.token_store import variable_key
-from airflow_provider_msads.operators.reports import (
-    PLAN_XCOM_KEY,
-    MicrosoftAdsReportOperator,
-    MicrosoftAdsReportToSqlOperator,
+from msads_report_helpers import (
+    COLUMNS,
+    DAY,
+    FAST,
+    context,
+    emulator_conn,
+    expected,
+    norm,
+    secrets_of,
 )
-from airflow_provider_msads.testing import DEMO_CLIENT_SECRET, DEMO_DEVELOPER_TOKEN, DEMO_REFRESH_TOKEN
+
+from airflow_provider_msads.hooks.token_store import variable_key
+from airflow_provider_msads.operators.reports import PLAN_XCOM_KEY, MicrosoftAdsReportToSqlOperator
 from airflow_provider_msads.triggers.reports import MicrosoftAdsReportTrigger
-
-UTC = timezone.utc
-DAY = date(2026, 6, 10)
-COLUMNS = ["TimePeriod", "AccountId", "AccountName", "Impressions", "Clicks", "Spend"]
-FAST = {"poll_interval": 0.05, "max_poll_interval": 0.2}
-
-
-class FakeTI:
-    task_id = "report"
-    map_index = -1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = json.loads(json.dumps(value))  # what XCom would store
-
-    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
-        assert (task_ids, map_indexes) == (self.task_id, self.map_index)
-        return self.pushed.get(key)
-
-
-def context(day: date = DAY) -> dict[str, Any]:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return {
-        "data_interval_start": start,
-        "data_interval_end": start + timedelta(days=1),
-        "dag_run": SimpleNamespace(run_after=start + timedelta(days=1, hours=3)),
-        "ti": FakeTI(),
-    }
+from airflow_provider_msads.warehouse.reports import IS_COMPLETE
 
 
 @pytest.fixture
 def conn_id(msads_emulator: Any, monkeypatch: pytest.MonkeyPatch, airflow_db: Path) -> Iterator[str]:
-    conn_id = f"msads_rop_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", msads_emulator.airflow_conn_json())
-    msads_emulator.reporting.set_today(DAY + timedelta(days=1))
-    yield conn_id
-    from airflow.models.variable import Variable
-
-    Variable.delete(variable_key(conn_id))
-
-
-def expected(emu: Any, start: date, end: date, accounts: list[int] | None = None) -> list[tuple[Any, ...]]:
-    conn = json.loads(emu.airflow_conn_json())
-    settings = ConnectionSettings.from_connection_fields(
-        login=conn["login"], password=conn["password"], extra=conn["extra"]
-    )
-    request = ReportRequest(
-        report="AccountPerformance",
-        columns=COLUMNS,
-        aggregation="Daily",
-        start=start,
-        end=end,
-        account_ids=accounts or list(emu.expected_account_ids),
-    )
-    with MicrosoftAdsClient.from_settings(settings) as client, client.run_report(request) as report:
-        return sorted(norm(r[c] for c in COLUMNS) for r in report)
-
-
-def norm(values: Any) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for v in values:
-        if isinstance(v, (date, datetime)):
-            v = v.isoformat()[:10]
-        elif isinstance(v, str) and len(v) >= 10 and v[4:5] == "-" and v[:4].isdigit():
-            v = v[:10]
-        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
-            v = Decimal(str(v)).normalize()
-        out.append(v)
-    return tuple(out)
-
-
-def number(value: Any) -> Any:
-    """File cells back to numbers where they are numbers (CSV is text; JSON keeps decimals as text)."""
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            return value
-    return value
-
-
-def secrets_of(emu: Any) -> list[str]:
-    return [DEMO_REFRESH_TOKEN, DEMO_CLIENT_SECRET, DEMO_DEVELOPER_TOKEN, *emu.identity.access_tokens]
+    yield from emulator_conn(msads_emulator, monkeypatch)
 
 
 def sql_op(conn_id: str, target: Any, **kwargs: Any) -> MicrosoftAdsReportToSqlOperator:
@@ -264,37 +183,3 @@ def test_several_requests_load_in_one_transaction(
         from airflow.models.variable import Variable
 
         Variable.delete(variable_key(conn_id))
-
-
-# -- to a file ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
-def test_file_operator_writes_every_row_once(
-    conn_id: str, msads_emulator: Any, tmp_path: Path, file_format: str
-) -> None:
-    path = tmp_path / "out" / f"perf.{file_format}"
-    op = MicrosoftAdsReportOperator(
-        task_id="file",
-        msads_conn_id=conn_id,
-        report="AccountPerformance",
-        columns=COLUMNS,
-        path=str(path),
-        file_format=file_format,
-        deferrable=False,
-        **FAST,
-    )
-    result = op.execute(context())  # type: ignore[arg-type]
-    assert result["path"] == str(path.resolve()) and result["format"] == file_format
-    if file_format == "csv":
-        with path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
-        assert rows[0] == ["AccountId", *[c for c in COLUMNS if c != "AccountId"]] or rows[0] == COLUMNS
-        header, data = rows[0], rows[1:]
-    else:
-        data_dicts = [json.loads(line) for line in path.read_text().splitlines()]
-        header = list(data_dicts[0])
-        data = [[d[c] for c in header] for d in data_dicts]
-    got = sorted(norm([number(dict(zip(header, r, strict=True))[c]) for c in COLUMNS]) for r in data)
-    assert got == expected(msads_emulator, DAY, DAY) and result["rows"] == len(got)
-    assert list(path.parent.iterdir()) == [path], "no temporary file left behind"

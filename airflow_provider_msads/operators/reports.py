@@ -26,6 +26,7 @@ revised days in the same transaction as its own. See ``docs/reports.md``.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import csv
 import json
@@ -374,8 +375,9 @@ class _ReportOperator(BaseOperator):
 
     # -- step 4: download and write ----------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _finish(self, context: Context, hook: MicrosoftAdsHook, plan: ReportPlan) -> Any:
-        raise NotImplementedError
+        """Download every report of ``plan`` and write the output; returns the task's XCom value."""
 
     @contextlib.contextmanager
     def _reports(self, hook: MicrosoftAdsHook, plan: ReportPlan) -> Iterator[list[Any]]:

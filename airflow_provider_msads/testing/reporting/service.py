@@ -464,22 +464,28 @@ class ReportingService:
             job = self._jobs.get(rid)
         if job is None or job.user_id != caller.user.id:
             raise ReportingFault(2101, "Poll with the same user credentials that submitted the report.")
-        job.polls += 1
         url = None
-        if job.pending_left > 0:
-            job.pending_left -= 1
-            status = "Pending"
-        elif job.state == "building":
-            status = "Pending"
-        elif job.state == "failed" or job.outcome == "error":
-            status = "Error"
-        else:
-            status = "Success"
-            if job.outcome == "success" and job.file is not None and job.file.path is not None:
-                url = self.storage.sign(rid)
-                job.urls.append(url)
-        if status != "Pending":
-            job.finished = True
+        with self._lock:  # concurrent polls of one report see each Pending exactly once
+            job.polls += 1
+            if job.pending_left > 0:
+                job.pending_left -= 1
+                status = "Pending"
+            elif job.state == "building":
+                status = "Pending"
+            elif job.state == "failed" or job.outcome == "error":
+                status = "Error"
+            else:
+                status = "Success"
+            if status != "Pending":
+                job.finished = True
+        if (
+            status == "Success"
+            and job.outcome == "success"
+            and job.file is not None
+            and job.file.path is not None
+        ):
+            url = self.storage.sign(rid)
+            job.urls.append(url)
         return {"ReportRequestStatus": {"ReportDownloadUrl": url, "Status": status}}
 
 

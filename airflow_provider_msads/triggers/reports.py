@@ -9,11 +9,12 @@ What it is built from, and why:
   DEBUG logs: they hold the connection id, the report request ids and the poll schedule (with an
   absolute deadline), never a token or a URL. The trigger reads the connection itself.
 * **Async, one HTTP client.** Every report trigger on one event loop (one triggerer process) shares a
-  single ``httpx.AsyncClient`` (reference-counted, closed when the last trigger ends); a poll is a
+  single async HTTP client (reference-counted, closed when the last trigger ends); a poll is a
   coroutine, never a thread.
-* **Protocol knowledge stays in** :mod:`airflow_provider_msads.client.reporting.protocol`: the trigger
-  asks it for the poll URL and body, the request headers (the same header-assembly function the
-  synchronous client uses) and the meaning of the response; it only moves bytes.
+* **The wire stays in** ``client/``: :mod:`airflow_provider_msads.client.reporting.async_poll` sends
+  the Poll, built from the sans-IO pieces of :mod:`~airflow_provider_msads.client.reporting.protocol`
+  (URL and body, the headers from the same assembly the synchronous client uses, the meaning of the
+  answer). The trigger decides only when to poll and what an answer means for the wait.
 * **Tokens through the project's token store.** The access token is the one all tasks of the connection
   share (encrypted in the Variable ``msads_oauth_token__<conn_id>``), refreshed by the same
   :class:`~airflow_provider_msads.client.auth.RefreshTokenAuth` the workers use, so rotated refresh
@@ -43,8 +44,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_msads.operators.report_plan import PollSchedule
 
 if TYPE_CHECKING:
-    import httpx
-
+    from airflow_provider_msads.client.reporting.async_poll import AsyncHttpClient
     from airflow_provider_msads.client.settings import ConnectionSettings
 
 CLASSPATH = "airflow_provider_msads.triggers.reports.MicrosoftAdsReportTrigger"
@@ -113,7 +113,7 @@ class MicrosoftAdsReportTrigger(BaseTrigger):
         poller: ReportPoller | None = None
         try:
             settings = await load_settings(self.msads_conn_id)
-            async with shared_http_client() as http:
+            async with shared_resources() as http:
                 poller = ReportPoller(
                     self.msads_conn_id, settings, http, self.schedule, self.deadline, self.log
                 )
@@ -129,7 +129,7 @@ class ReportPoller:
 
     conn_id: str
     settings: ConnectionSettings
-    http: httpx.AsyncClient
+    http: AsyncHttpClient
     schedule: PollSchedule
     deadline: float
     log: Any
@@ -203,36 +203,14 @@ class ReportPoller:
             return rid, status.status, None
 
 
-async def poll_once(http: httpx.AsyncClient, settings: ConnectionSettings, rid: str, token: str) -> Any:
-    """One ``GenerateReport/Poll`` through the client's sans-IO pieces; returns a ``ReportStatus``.
-
-    URL, body, headers and the meaning of the answer come from
-    :mod:`airflow_provider_msads.client.reporting.protocol` (headers from the same assembly the sync
-    client uses); this function only sends the bytes.
-    """
-    import json
-
-    import httpx
-
-    from airflow_provider_msads.client.errors import TransportError
-    from airflow_provider_msads.client.reporting import protocol
+async def poll_once(http: AsyncHttpClient, settings: ConnectionSettings, rid: str, token: str) -> Any:
+    """One ``GenerateReport/Poll`` through :mod:`airflow_provider_msads.client.reporting.async_poll`."""
+    from airflow_provider_msads.client.reporting.async_poll import poll_report_async
     from airflow_provider_msads.client.transport import Credentials
 
-    url, body = protocol.poll_request(settings.endpoints, rid)
     credentials = Credentials(token, settings.developer_token, settings.customer_id, settings.account_id)
-    headers = protocol.poll_headers(settings.endpoints, credentials)
-    try:
-        response = await http.post(url, content=json.dumps(body).encode(), headers=headers)
-    except httpx.TimeoutException as err:
-        raise TransportError(f"timed out ({type(err).__name__})", operation=protocol.POLL.name) from None
-    except httpx.TransportError as err:
-        raise TransportError(f"request failed: {type(err).__name__}", operation=protocol.POLL.name) from None
-    return protocol.parse_poll_response(
-        response.status_code,
-        response.headers,
-        response.content,
-        environment=settings.environment,
-        secrets=(token, settings.developer_token),
+    return await poll_report_async(
+        http, settings.endpoints, credentials, rid, environment=settings.environment
     )
 
 
@@ -271,54 +249,37 @@ def _settings_of(conn: Any) -> ConnectionSettings:
     return MicrosoftAdsHook.settings_from_connection(conn)
 
 
-# -- one HTTP client and one token source per event loop -------------------------------------------------
+# -- one token source per connection and event loop ------------------------------------------------------
 
 
 @dataclass
-class _LoopShared:
-    http: httpx.AsyncClient | None = None
+class _LoopTokens:
     users: int = 0
-    tokens: dict[tuple[str, ...], AsyncTokenSource] = field(default_factory=dict)
+    sources: dict[tuple[str, ...], AsyncTokenSource] = field(default_factory=dict)
 
 
-_PER_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopShared] = weakref.WeakKeyDictionary()
-
-
-def _shared() -> _LoopShared:
-    loop = asyncio.get_running_loop()
-    shared = _PER_LOOP.get(loop)
-    if shared is None:
-        shared = _PER_LOOP[loop] = _LoopShared()
-    return shared
+_PER_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTokens] = weakref.WeakKeyDictionary()
 
 
 @asynccontextmanager
-async def shared_http_client() -> AsyncIterator[httpx.AsyncClient]:
-    """The event loop's one ``httpx.AsyncClient``; closed when the last user leaves."""
-    import httpx
+async def shared_resources() -> AsyncIterator[AsyncHttpClient]:
+    """The loop's shared HTTP client (from ``client/``) and token sources, released by the last user."""
+    from airflow_provider_msads.client.reporting.async_poll import shared_async_http_client
 
-    from airflow_provider_msads import __version__
-    from airflow_provider_msads.client.client import DEFAULT_TIMEOUT
-
-    shared = _shared()
-    if shared.http is None:
-        shared.http = httpx.AsyncClient(
-            timeout=DEFAULT_TIMEOUT,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30.0),
-            headers={"User-Agent": f"airflow-provider-msads/{__version__}"},
-            follow_redirects=False,
-        )
-    shared.users += 1
-    client = shared.http
+    loop = asyncio.get_running_loop()
+    tokens = _PER_LOOP.get(loop)
+    if tokens is None:
+        tokens = _PER_LOOP[loop] = _LoopTokens()
+    tokens.users += 1
     try:
-        yield client
+        async with shared_async_http_client() as http:
+            yield http
     finally:
-        shared.users -= 1
-        if shared.users == 0 and shared.http is client:
-            shared.http = None
-            tokens, shared.tokens = shared.tokens, {}
-            await client.aclose()
-            for source in tokens.values():
+        tokens.users -= 1
+        if tokens.users == 0:
+            if _PER_LOOP.get(loop) is tokens:
+                del _PER_LOOP[loop]
+            for source in tokens.sources.values():
                 source.close()
 
 
@@ -334,10 +295,13 @@ def token_source(conn_id: str, settings: ConnectionSettings) -> AsyncTokenSource
         endpoints.scope,
         fingerprint(settings.refresh_token),
     )
-    shared = _shared()
-    source = shared.tokens.get(key)
+    loop = asyncio.get_running_loop()
+    tokens = _PER_LOOP.get(loop)
+    if tokens is None:
+        tokens = _PER_LOOP[loop] = _LoopTokens()
+    source = tokens.sources.get(key)
     if source is None:
-        source = shared.tokens[key] = AsyncTokenSource(conn_id, settings)
+        source = tokens.sources[key] = AsyncTokenSource(conn_id, settings)
     return source
 
 

@@ -188,7 +188,7 @@ def test_backoff_stays_within_its_bound(conn_id: str, msads_emulator: Any) -> No
 
     async def go() -> dict[str, Any]:
         settings = await trigger_module.load_settings(conn_id)
-        async with trigger_module.shared_http_client() as http:
+        async with trigger_module.shared_resources() as http:
             poller = trigger_module.ReportPoller(
                 conn_id, settings, http, t.schedule, t.deadline, t.log, sleep=recording_sleep
             )

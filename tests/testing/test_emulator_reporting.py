@@ -456,3 +456,15 @@ def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_stale_report_request_id_gives_success_without_url(emu: Emulator, http: httpx.Client) -> None:
+    emu.reporting.pending_polls = 0
+    status = run(http, emu, account_daily(emu))
+    url = status["ReportDownloadUrl"]
+    assert emu.reporting.request_id_lifetime == 86400.0  # "valid for a maximum of one day"
+    emu.advance_clock(86401)
+    stale = poll(http, emu, status["ReportRequestId"])
+    assert stale == {"ReportDownloadUrl": None, "Status": "Success"}  # as observed: not "no data"!
+    assert http.get(url).status_code == 403  # the old URL expired long ago; the file is gone too
+    assert emu.reporting.counters["stale_polls"] == 1

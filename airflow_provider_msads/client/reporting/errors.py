@@ -102,7 +102,17 @@ class ReportTimeoutError(TransportError):
 
 
 class ReportDownloadError(TransportError):
-    """The report file could not be downloaded (storage 5xx, reset, timeout) after the retries."""
+    """The report file could not be downloaded (storage 5xx, reset, timeout) after the retries.
+
+    ``retryable`` is False for what the same URL cannot fix (size limit, an unexpected status, an URL
+    that keeps expiring): submitting the report again (or raising a limit) is the way out.
+    """
+
+    def __init__(
+        self, message: str, *, operation: str | None = "DownloadReport", retryable: bool = True
+    ) -> None:
+        self.retryable = retryable
+        super().__init__(message, operation=operation)
 
 
 class MalformedReportError(MalformedResponseError):

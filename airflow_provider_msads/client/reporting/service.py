@@ -252,20 +252,19 @@ class ReportingService:
                 )
                 return None
             target = tmp / f"part-{index}.zip"
-            try:
-                self._download(status.download_url, target)
-            except _UrlExpired:
+            if not self._download(status.download_url, target):  # False: the URL has expired
                 if refreshes >= self.options.url_refreshes:
                     raise ReportDownloadError(
                         f"the download URL of report {report_request_id} was refused as expired "
                         f"{refreshes + 1} times; submit the report again",
                         operation="DownloadReport",
-                    ) from None
+                        retryable=False,
+                    )
                 refreshes += 1
                 log.info("report %s: download URL expired, polling for a fresh one", report_request_id)
                 status = self.poll(report_request_id)
                 if status.status != "Success":
-                    raise report_failed(report_request_id, tracking_id=None) from None
+                    raise report_failed(report_request_id, tracking_id=None)
                 continue
             return self._open(target, request)
 
@@ -278,18 +277,17 @@ class ReportingService:
             max_uncompressed_bytes=self.options.max_uncompressed_bytes,
         )
 
-    def _download(self, url: str, target: Path) -> None:
-        """GET the URL into ``target`` (retried); raises _UrlExpired for 403/404/410."""
+    def _download(self, url: str, target: Path) -> bool:
+        """GET the URL into ``target``, retried; False when storage refuses it as expired (403/404/410)."""
         attempts = max(1, self.options.download_attempts)
         for attempt in range(1, attempts + 1):
             try:
-                self._download_once(url, target)
+                if not self._download_once(url, target):
+                    return False
                 _check_zip(target)
-                return
-            except _UrlExpired:
-                raise
+                return True
             except (ReportDownloadError, MalformedReportError) as exc:
-                if attempt >= attempts or isinstance(exc, _Fatal):
+                if attempt >= attempts or not getattr(exc, "retryable", True):
                     raise
                 wait = random.uniform(0, min(30.0, 2.0 ** (attempt - 1)))
                 log.warning(
@@ -297,8 +295,9 @@ class ReportingService:
                     redact_url(url), attempt, attempts, wait, exc,
                 )  # fmt: skip
                 self._sleep(wait)
+        return False  # not reached: the last attempt returns or raises
 
-    def _download_once(self, url: str, target: Path) -> None:
+    def _download_once(self, url: str, target: Path) -> bool:
         options = self.options
         request = self._http.build_request(
             "GET", url, timeout=httpx.Timeout(min(60.0, options.download_timeout))
@@ -315,14 +314,14 @@ class ReportingService:
             raise ReportDownloadError(f"download from {where} failed: {type(exc).__name__}") from None
         try:
             if response.status_code in _EXPIRED:
-                raise _UrlExpired
+                return False
             if response.status_code >= 500 or response.status_code == 429:
                 raise ReportDownloadError(f"storage answered HTTP {response.status_code} for {where}")
             if response.status_code != 200:
-                raise _Fatal(f"storage answered HTTP {response.status_code} for {where}; expected the file")
+                raise _final(f"storage answered HTTP {response.status_code} for {where}; expected the file")
             declared = response.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) > options.max_download_bytes:
-                raise _Fatal(
+                raise _final(
                     f"the report is {declared} bytes, over the {options.max_download_bytes}-byte limit"
                 )
             size = 0
@@ -330,7 +329,7 @@ class ReportingService:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > options.max_download_bytes:
-                        raise _Fatal(
+                        raise _final(
                             f"the report exceeds the {options.max_download_bytes}-byte download limit"
                         )
                     if self._clock() > deadline:
@@ -338,6 +337,7 @@ class ReportingService:
                             f"download from {where} took longer than {options.download_timeout:.0f} s"
                         )
                     out.write(chunk)
+            return True
         except httpx.TimeoutException as exc:
             raise ReportDownloadError(f"download from {where} timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:  # reset, truncated body (RemoteProtocolError)
@@ -346,15 +346,9 @@ class ReportingService:
             response.close()
 
 
-class _UrlExpired(Exception):
-    """Storage refused the URL (403/404/410): it expired (valid ~5 minutes); poll again for a new one."""
-
-
-class _Fatal(ReportDownloadError):
+def _final(message: str) -> ReportDownloadError:
     """A download failure that retrying the same URL cannot fix (size limit, unexpected status)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, operation="DownloadReport")
+    return ReportDownloadError(message, operation="DownloadReport", retryable=False)
 
 
 def _check_zip(path: Path) -> None:

@@ -418,7 +418,7 @@ def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_msads.testing.cli", "--report-pending-polls", "0",
-         "--report-lag-days", "2", "--report-url-lifetime", "60"],
+         "--report-lag-days", "2", "--report-url-lifetime", "60", "--report-today", "2026-06-10"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
@@ -453,6 +453,8 @@ def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
         report = read_report(download(http, status["ReportDownloadUrl"]))
         assert len(report.rows) == 14
         assert report.meta["Potential Incomplete Data"] == "true"  # lag 2: yesterday is provisional
+        assert report.meta["Report Time"] == "6/3/2026,6/9/2026"  # LastSevenDays of the pinned 2026-06-10
+        assert report.meta["Last Completed Available Day"] == "6/8/2026 10:15:00 PM (GMT)"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)

@@ -39,6 +39,7 @@ from airflow_provider_msads.plugins.flow import (
     FlowError,
     FormError,
     PendingConsent,
+    StateStore,
     build_redirect_uri,
     check_new_conn_id,
     describe_identity_error,
@@ -122,8 +123,8 @@ class ConnectBackend(Protocol):
 class ConnectState:
     """Per-app state: the two stores and the HTTP client shared by token and API calls."""
 
-    pending: ExpiringStore[PendingConsent]
-    results: ExpiringStore[ConnectResult]
+    pending: StateStore[PendingConsent]
+    results: StateStore[ConnectResult]
     http: httpx.Client
 
 
@@ -131,10 +132,14 @@ def create_app(
     backend: ConnectBackend,
     *,
     http: httpx.Client | None = None,
-    pending: ExpiringStore[PendingConsent] | None = None,
-    results: ExpiringStore[ConnectResult] | None = None,
+    pending: StateStore[PendingConsent] | None = None,
+    results: StateStore[ConnectResult] | None = None,
 ) -> FastAPI:
-    """Build the app. ``http`` (default: a new client with a 30 s timeout) makes the outbound calls."""
+    """Build the app. ``http`` (default: a new client with a 30 s timeout) makes the outbound calls.
+
+    ``pending`` / ``results`` default to in-process stores (one process only); the plugin passes
+    stores in the metadata database, so any API-server process can serve any step.
+    """
     app = FastAPI(title="Microsoft Advertising: Connect", docs_url=None, redoc_url=None, openapi_url=None)
     ctx = ConnectState(
         pending=pending if pending is not None else ExpiringStore[PendingConsent](),

@@ -388,6 +388,16 @@ class Cluster:
         ) as conn:
             return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
 
+    def dict_rows(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=self.database, connect_timeout=5
+        ) as conn:
+            return list(conn.cursor(row_factory=dict_row).execute(query, params).fetchall())  # type: ignore[arg-type]
+
     def wait_for_dags(self, dag_ids: Sequence[str], timeout: float = START_TIMEOUT) -> None:
         """Until the DAG processor has parsed and serialized every one of ``dag_ids``."""
 

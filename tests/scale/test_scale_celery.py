@@ -1,5 +1,9 @@
 """Scale-out on Airflow's own distributed engine: Celery workers that share only the metadata DB.
 
+Two DAGs run at the same time: discovery with one mapped task per account (each calling the API), and
+the example report DAG ``msads_reports_to_sql`` with one mapped, deferrable report task per account
+(submit on a worker, wait on the triggerer, download and load on a worker).
+
 One cluster (tests/scale/msads_scale_cluster.py): API server, scheduler (CeleryExecutor), DAG processor,
 triggerer and two Celery workers, each with its own HOME/TMPDIR/logs, PostgreSQL as the metadata DB,
 Redis as the broker. The emulator issues short-lived access tokens and rotating refresh tokens, so the
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ import pytest
 from msads_scale_cluster import Cluster, require_services
 
 from airflow_provider_msads.client import MicrosoftAdsClient
+from airflow_provider_msads.client.reporting import ReportRequest
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.client.token_cache import MemoryTokenStore
 from airflow_provider_msads.testing import (
@@ -34,7 +40,11 @@ from airflow_provider_msads.testing import (
 pytestmark = [pytest.mark.scale, pytest.mark.timeout(900)]
 
 DAGS = Path(__file__).with_name("dags")
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 DISCOVERY_DAG = "msads_scale_discovery"
+REPORT_DAG = "msads_reports_to_sql"
+REPORT_TABLE = "msads_account_performance_daily"
+REPORT_CONF = {"batch_size": 1, "poll_interval": 2}  # one mapped report task per account
 ACCOUNTS = 200  # mapped tasks per DAG
 ACCESS_TOKEN_TTL = 30.0  # seconds: the run spans several lifetimes
 RUN_TIMEOUT = 420.0
@@ -61,46 +71,73 @@ def grants_per_lifetime(grant_times: list[float], ttl: float) -> float:
     return (len(times) - 1) * ttl / max(times[-1] - times[0], 1e-9)
 
 
-def expected_rows(emu: Emulator) -> list[dict[str, Any]]:
-    """Discovery as a fresh, independent consent would see it (its own chain: no effect on the DAG's)."""
+def independent_client(emu: Emulator) -> MicrosoftAdsClient:
+    """A client on a fresh consent of its own (its own token chain: no effect on the DAGs' chain)."""
     conn = json.loads(emu.airflow_conn_json(refresh_token=emu.issue_refresh_token()))
     settings = ConnectionSettings.from_connection_fields(
         login=conn["login"], password=conn["password"], extra=conn["extra"]
     )
-    with MicrosoftAdsClient.from_settings(settings, token_store=MemoryTokenStore()) as client:
+    return MicrosoftAdsClient.from_settings(settings, token_store=MemoryTokenStore())
+
+
+def expected_accounts(emu: Emulator) -> list[dict[str, Any]]:
+    with independent_client(emu) as client:
         accounts = list(client.discover_accounts(with_customer_names=True))
     assert [a.id for a in accounts] == sorted(emu.expected_account_ids)
     return [a.to_row() for a in accounts]
+
+
+def expected_report(emu: Emulator, columns: list[str], start: date, end: date) -> list[dict[str, Any]]:
+    """The example DAG's report for every account and the window it pulled, fetched in one request."""
+    request = ReportRequest(
+        report="AccountPerformance",
+        columns=columns,
+        aggregation="Daily",
+        start=start,
+        end=end,
+        account_ids=list(emu.expected_account_ids),
+    )
+    with independent_client(emu) as client, client.run_report(request) as report:
+        return sorted(({c: row[c] for c in columns} for row in report), key=_report_key)
+
+
+def _report_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["AccountId"], row["TimePeriod"])
 
 
 def summary(**values: Any) -> None:
     print("scale:", json.dumps(values, sort_keys=True, default=str))
 
 
-def test_discovery_on_two_celery_workers(tmp_path: Path, record_property: Any) -> None:
+def test_discovery_and_reports_on_two_celery_workers(tmp_path: Path, record_property: Any) -> None:
     require_services()
     started = time.monotonic()
     emulator = short_lived_emulator()
     with emulator.serve() as emu:
         cluster = Cluster(
             tmp_path / "cluster",
-            dag_files=[DAGS / "msads_scale_discovery.py"],
+            dag_files=[DAGS / "msads_scale_discovery.py", EXAMPLE_DAGS / "msads_reports_to_sql.py"],
             connections={"msads_default": emu.airflow_conn_json()},
             celery_config="msads_scale_celery_config.CONFIG",
             python_path=[Path(__file__).parent],
         )
         with cluster:
-            cluster.wait_for_dags([DISCOVERY_DAG])
+            cluster.wait_for_dags([DISCOVERY_DAG, REPORT_DAG])
             up = time.monotonic() - started
-            run_id = cluster.trigger(DISCOVERY_DAG)
-            state = cluster.wait_for_run(DISCOVERY_DAG, run_id, RUN_TIMEOUT)
-            states = cluster.task_states(DISCOVERY_DAG, run_id)
-            first_start, last_end = cluster.task_times(DISCOVERY_DAG, run_id)
-            rows = cluster.xcom(DISCOVERY_DAG, run_id, "discover_account")
-            table = cluster.sql(
+            runs = {
+                DISCOVERY_DAG: cluster.trigger(DISCOVERY_DAG),
+                REPORT_DAG: cluster.trigger(REPORT_DAG, conf=REPORT_CONF),
+            }
+            states = {dag: cluster.wait_for_run(dag, run, RUN_TIMEOUT) for dag, run in runs.items()}
+            tis = {dag: cluster.task_states(dag, run) for dag, run in runs.items()}
+            spans = {dag: cluster.task_times(dag, run) for dag, run in runs.items()}
+            rows = cluster.xcom(DISCOVERY_DAG, runs[DISCOVERY_DAG], "discover_account")
+            plans = cluster.xcom(REPORT_DAG, runs[REPORT_DAG], "account_performance", "msads_report_plan")
+            accounts_table = cluster.sql(
                 f"SELECT {', '.join(TABLE_COLUMNS)}, is_active_in_last_run FROM msads_accounts "
                 "ORDER BY account_id"
             )
+            report_table = cluster.dict_rows(f"SELECT * FROM {REPORT_TABLE}")
             grant_times = sorted(t.issued_at for t in emu.identity.access_tokens.values())
             token_failures = [r for r in emu.request_log if r.route == "token" and r.status != 200]
             grants = emu.grant_counts["refresh_token"]
@@ -115,40 +152,59 @@ def test_discovery_on_two_celery_workers(tmp_path: Path, record_property: Any) -
                 if m.name.startswith("worker")
             }
             log_count = len(cluster.log_files())
-        expected = expected_rows(emu)
+            # the triggerer writes one log per trigger it ran, under the task instance's own path
+            trigger_logs = cluster.machine("triggerer").home / "logs" / f"dag_id={REPORT_DAG}"
+            deferred = len({p.parent for p in trigger_logs.rglob("*.log") if "account_performance" in str(p)})
+        accounts = expected_accounts(emu)
+        windows = {tuple(plan["window"]) for plan in plans.values()}
+        assert len(windows) == 1, windows
+        ((first_day, last_day),) = windows
+        columns = (
+            [c for c in report_table[0] if c not in ("loaded_at", "is_complete")] if report_table else []
+        )
+        report = expected_report(emu, columns, date.fromisoformat(first_day), date.fromisoformat(last_day))
 
     ratio = grants_per_lifetime(grant_times, ACCESS_TOKEN_TTL)
+    first_start = min(s for s, _ in spans.values())
+    last_end = max(e for _, e in spans.values())
     facts = {
-        "dag": DISCOVERY_DAG,
-        "state": state,
-        "task_instances": len(states),
-        "mapped": len([k for k in states if k[0] == "discover_account"]),
+        "states": states,
+        "task_instances": {dag: len(t) for dag, t in tis.items()},
+        "report_tasks_waited_on_triggerer": deferred,
         "cluster_up_s": round(up, 1),
-        "run_s": round(last_end - first_start, 1),
+        "discovery_run_s": round(spans[DISCOVERY_DAG][1] - spans[DISCOVERY_DAG][0], 1),
+        "report_run_s": round(spans[REPORT_DAG][1] - spans[REPORT_DAG][0], 1),
+        "both_runs_s": round(last_end - first_start, 1),
         "total_s": round(time.monotonic() - started, 1),
         "refresh_grants": grants,
         "token_lifetimes": round((last_end - min(grant_times, default=last_end)) / ACCESS_TOKEN_TTL, 2),
         "grants_per_lifetime": round(ratio, 3),
         "tasks_per_worker": worker_tasks,
+        "report_rows": len(report_table),
         "files_scanned": log_count,
     }
     summary(**facts)
     for key, value in facts.items():
         record_property(key, value)
 
-    failed = {k: v for k, v in states.items() if v != "success"}
-    assert state == "success" and not failed, f"run {state}; not successful: {sorted(failed.items())[:20]}"
-    assert len([k for k in states if k[0] == "discover_account"]) == ACCOUNTS
+    for dag, dag_tis in tis.items():
+        failed = {k: v for k, v in dag_tis.items() if v != "success"}
+        assert states[dag] == "success" and not failed, f"{dag}: {states[dag]}; {sorted(failed.items())[:20]}"
+    assert len([k for k in tis[DISCOVERY_DAG] if k[0] == "discover_account"]) == ACCOUNTS
+    assert len([k for k in tis[REPORT_DAG] if k[0] == "account_performance"]) == ACCOUNTS
+    assert deferred == ACCOUNTS, "every report task waited on the triggerer"
     assert all(count > 0 for count in worker_tasks.values()), worker_tasks
-    assert sum(worker_tasks.values()) == len(states)
 
     ids = sorted(emu.expected_account_ids)
-    assert rows == {i: [{k: expected[i][k] for k in FIELDS}] for i in range(ACCOUNTS)}, "XCom rows differ"
-    assert [dict(zip(TABLE_COLUMNS, row[:-1], strict=True)) for row in table] == [
-        {k: r[k] for k in TABLE_COLUMNS} for r in expected
-    ], "warehouse table differs"
-    assert [row[0] for row in table] == ids
-    assert all(row[7] for row in table)
+    assert rows == {i: [{k: accounts[i][k] for k in FIELDS}] for i in range(ACCOUNTS)}, "XCom rows differ"
+    assert [dict(zip(TABLE_COLUMNS, row[:-1], strict=True)) for row in accounts_table] == [
+        {k: r[k] for k in TABLE_COLUMNS} for r in accounts
+    ], "accounts table differs"
+    assert [row[0] for row in accounts_table] == ids
+    assert all(row[-1] for row in accounts_table)
+    assert report, "the emulator reports activity for these accounts"
+    got = sorted(({c: row[c] for c in columns} for row in report_table), key=_report_key)
+    assert got == report, "report table differs"
 
     assert not token_failures, [(r.status, r.fault) for r in token_failures[:5]]
     assert ratio <= MAX_GRANTS_PER_LIFETIME, facts

@@ -755,19 +755,16 @@ def bench_triggerer(cfg: Config, report: Report) -> None:
                     timeout=600,
                 )
 
-                def running() -> bool:
-                    rows = cluster.sql("SELECT COUNT(*) FROM trigger WHERE triggerer_id IS NOT NULL")
-                    return int(rows[0][0]) >= n
-
-                cluster.wait_for(running, f"{n} triggers to run on the triggerer", 600, interval=1.0)
-                loaded = time.monotonic() - started
-                polls0 = emu.stats()["app_calls"].get("PollGenerateReport", 0)
+                # running = each trigger has polled once (assigned is not enough: the runner creates
+                # them one by one), then one more interval so the schedule is in its steady state
                 cluster.wait_for(
-                    lambda: emu.stats()["app_calls"].get("PollGenerateReport", 0) - polls0 >= n,
-                    "every trigger to poll once",
-                    interval * 3 + 120,
+                    lambda: emu.stats()["app_calls"].get("PollGenerateReport", 0) >= n,
+                    f"{n} triggers to poll once",
+                    1200,
                     interval=1.0,
                 )
+                loaded = time.monotonic() - started - interval
+                time.sleep(interval)
                 cpu0, t0 = _tree_cpu(triggerer), time.monotonic()
                 polls0 = emu.stats()["app_calls"].get("PollGenerateReport", 0)
                 time.sleep(window)

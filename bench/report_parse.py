@@ -3,6 +3,10 @@
     python bench/report_parse.py                   # 1,000,000 rows, 3 runs each, SDK if available
     python bench/report_parse.py --rows 200000 --runs 1
     python bench/report_parse.py --sdk-python /path/to/venv/bin/python   # a venv with `msads` or `bingads`
+    python bench/report_parse.py --sdk-python ''                         # without the SDK
+
+Also the ``reports`` section of ``bench/run.py``. Without ``--sdk-python`` a throwaway venv with
+msads 13.0.30.1 is built once in the temp dir (the SDK is never a dependency of this package).
 
 Every measured run happens in a fresh subprocess (``--worker``), so peak RSS is that parser's alone.
 Times are the worker's CPU time (``time.process_time``; wall time is printed too): on a shared machine
@@ -42,6 +46,31 @@ COLUMNS = (
 )  # fmt: skip
 TARGET_SDK_RATIO = 4.0
 TARGET_FLOOR_RATIO = 1.3
+SDK_REQUIREMENT = "msads==13.0.30.1"
+
+
+def sdk_venv_python() -> Path:
+    """The python of a throwaway venv with the official SDK, built once (pip, <= 10 min) in the temp dir.
+
+    Same cache as the parity test (tests/client/reporting/test_reporting_sdk_parity.py); the SDK is never a
+    dependency of the package. Raises RuntimeError when it cannot be installed.
+    """
+    venv = Path(tempfile.gettempdir()) / f"msads-sdk-venv-{SDK_REQUIREMENT.split('==')[1]}"
+    python = venv / "bin" / "python"
+    if (venv / ".ready").exists():
+        return python
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=120)
+        pip = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", SDK_REQUIREMENT],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError(f"could not build the SDK venv: {exc}") from None
+    if pip.returncode != 0:
+        raise RuntimeError(f"pip install {SDK_REQUIREMENT} failed: {pip.stderr.strip()[-300:]}")
+    (venv / ".ready").touch()
+    return python
 
 
 def make_report(path: Path, rows: int, seed: int = 18) -> None:
@@ -276,14 +305,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sdk-python", help="python of a venv with msads or bingads (never installed here)")
+    parser.add_argument(
+        "--sdk-python",
+        help="python of a venv with msads (or bingads); '' skips the SDK; default: build or reuse a cached "
+        "throwaway venv in the temp dir",
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker[0], Path(args.worker[1]))
         return 0
-    out = run(args.rows, args.runs, args.sdk_python)
+    sdk_python = args.sdk_python
+    if sdk_python is None:
+        try:
+            sdk_python = str(sdk_venv_python())
+        except RuntimeError as exc:
+            print(f"no SDK comparison: {exc}", file=sys.stderr)
+            sdk_python = ""
+    out = run(args.rows, args.runs, sdk_python or None)
     print(render(out))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

@@ -20,15 +20,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from airflow_provider_msads.client import signin_errors
+from airflow_provider_msads.client.connection_fields import (
+    CONNECTION_TYPE,
+    LEGACY_EXTRA_PREFIX,
+    SECRET_EXTRAS,
+    extra_value,
+)
 from airflow_provider_msads.client.environments import DEFAULT_TENANT, Endpoints, check_override_url
 from airflow_provider_msads.client.errors import ConfigurationError, TerminalAuthError
 from airflow_provider_msads.client.pkce import new_state
 from airflow_provider_msads.client.settings import ConnectionSettings
+from airflow_provider_msads.client.signin_errors import aadsts_code
 
 if TYPE_CHECKING:
     import httpx
 
-CONN_TYPE = "msads"
+CONN_TYPE = CONNECTION_TYPE
 #: Path of the callback below the Airflow API server's base URL (the plugin app is mounted at /msads).
 MOUNT_PREFIX = "/msads"
 CALLBACK_PATH = MOUNT_PREFIX + "/connect/callback"
@@ -37,11 +45,8 @@ DEFAULT_TTL_SECONDS = 600.0
 DEFAULT_MAX_ENTRIES = 256
 #: Airflow accepts more characters in connection ids; new ones made here stay conservative.
 _CONN_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
-_AADSTS_RE = re.compile(r"AADSTS(\d+)")
 _MAX_DETAIL = 300
-#: Extras whose values are secrets: never rendered, only "stored / not stored".
-SECRET_EXTRAS = ("developer_token", "client_secret")
-_LEGACY_PREFIX = "extra__msads__"
+#: Extras whose values are secrets are never rendered, only "stored / not stored" (SECRET_EXTRAS).
 #: A stand-in refresh token, only to run the connection validator before one exists.
 _PLACEHOLDER_REFRESH_TOKEN = "placeholder-refresh-token"  # noqa: S105 - not a secret
 
@@ -180,10 +185,7 @@ class ExistingConnection:
 
     def extra_value(self, name: str) -> Any:
         """An extra by its plain name, falling back to the legacy ``extra__msads__`` prefix."""
-        value = self.extra.get(name)
-        if value in (None, ""):
-            value = self.extra.get(_LEGACY_PREFIX + name)
-        return None if value == "" else value
+        return extra_value(self.extra, name)
 
     def has_secret(self, name: str) -> bool:
         return bool(self.extra_value(name))
@@ -208,7 +210,7 @@ class ConnectionDraft:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.client_secret, self.developer_token) if s)
+        return tuple(s for s in (getattr(self, name) for name in SECRET_EXTRAS) if s)
 
 
 def check_new_conn_id(conn_id: str) -> str:
@@ -275,7 +277,7 @@ def draft_from_form(
         **overrides,
     }
     for name, value in updates.items():
-        extra.pop(_LEGACY_PREFIX + name, None)
+        extra.pop(LEGACY_EXTRA_PREFIX + name, None)
         if value is None:
             extra.pop(name, None)
         else:
@@ -347,134 +349,8 @@ def build_redirect_uri(base_url: str) -> str:
 
 # --- identity platform errors, in plain words --------------------------------------------------
 
-_RESTART = "Press “Sign in with Microsoft” again."
-_FIX_CREDENTIAL = (
-    "Copy the secret VALUE (not the secret ID) from Entra ID → App registrations → your app → "
-    "Certificates & secrets into Client secret, then sign in again."
-)
-
-# AADSTS code -> (title, explanation, fix). "{redirect_uri}" and "{tenant}" are filled in.
-_AADSTS_WORDS: dict[int, tuple[str, str, str]] = {
-    65004: (
-        "Consent was declined",
-        "The Microsoft sign-in page reported that the permissions for this app were not accepted.",
-        "Sign in again and press Accept. If your organisation does not let users consent, ask a tenant "
-        "administrator to grant admin consent to the app in Entra ID.",
-    ),
-    65001: (
-        "Consent is required",
-        "Neither you nor an administrator has consented to this app using Microsoft Advertising.",
-        "Sign in again and accept the permissions, or ask a tenant administrator to grant admin consent.",
-    ),
-    50194: (
-        "The app only accepts accounts of its own tenant",
-        "It is registered as single-tenant, so the shared 'common' sign-in endpoint cannot be used.",
-        "Set Tenant to the app's Directory (tenant) ID from its Entra ID overview page, then sign in again.",
-    ),
-    90002: (
-        "Tenant not found",
-        "The identity platform does not know the tenant '{tenant}'.",
-        "Set Tenant to 'common', your tenant's GUID or its domain (for example contoso.onmicrosoft.com).",
-    ),
-    90072: (
-        "Wrong account for this tenant",
-        "The account you signed in with does not exist in the tenant '{tenant}'.",
-        "Sign in with an account of that tenant, or set Tenant to 'common'.",
-    ),
-    50020: (
-        "Wrong account for this tenant",
-        "The account you signed in with is not a member or guest of the tenant '{tenant}'.",
-        "Sign in with an account of that tenant, or set Tenant to 'common'.",
-    ),
-    700016: (
-        "App not found",
-        "No app with this Client ID exists in the tenant '{tenant}'.",
-        "Check Client ID (the Application (client) ID GUID) and Tenant.",
-    ),
-    50011: (
-        "Redirect URI not registered",
-        "The app registration does not list this Airflow callback as a redirect URI.",
-        "In Entra ID → App registrations → your app → Authentication, add the platform 'Web' with the "
-        "redirect URI {redirect_uri} exactly, save, then sign in again.",
-    ),
-    70011: (
-        "Invalid scope",
-        "The identity platform rejected the requested Microsoft Advertising scope.",
-        "Remove the scope override from the connection's extras, then sign in again.",
-    ),
-    650052: (
-        "Microsoft Advertising is not enabled for this tenant",
-        "The tenant has no service principal for Microsoft Advertising.",
-        "Have a tenant administrator sign in to Microsoft Advertising once, then sign in again.",
-    ),
-    7000215: ("Wrong client secret", "The identity platform rejected the client secret.", _FIX_CREDENTIAL),
-    70002: ("Wrong client secret", "The identity platform rejected the client secret.", _FIX_CREDENTIAL),
-    7000222: (
-        "Client secret expired",
-        "The app's client secret is past its expiry date.",
-        "Create a new client secret in Entra ID, put its value in Client secret, then sign in again.",
-    ),
-    7000218: (
-        "Client secret missing",
-        "The app is a Web (confidential) app, so the token request must carry its client secret.",
-        "Enter the app's Client secret, then sign in again.",
-    ),
-    700025: (
-        "This app must not send a client secret",
-        "The app is registered as a public client, which Airflow servers should not use.",
-        "Register a 'Web' platform app with a client secret (recommended), or clear Client secret.",
-    ),
-    53003: (
-        "Blocked by Conditional Access",
-        "A Conditional Access policy of your organisation blocked this sign-in.",
-        "Ask your Entra ID administrator to allow this app, or sign in from an allowed device or network.",
-    ),
-    54005: ("This sign-in was already used", "The authorization code was redeemed before.", _RESTART),
-    70008: ("This sign-in expired", "The authorization code expired before it was redeemed.", _RESTART),
-    501481: (
-        "The sign-in could not be verified",
-        "The PKCE code verifier did not match the sign-in that was started.",
-        _RESTART,
-    ),
-}
-
-_ERROR_WORDS: dict[str, tuple[str, str, str]] = {
-    "access_denied": _AADSTS_WORDS[65004],
-    "consent_required": _AADSTS_WORDS[65001],
-    "invalid_scope": _AADSTS_WORDS[70011],
-    "invalid_client": (
-        "The app's credentials were rejected",
-        "Client ID or client secret is wrong.",
-        _FIX_CREDENTIAL,
-    ),
-    "unauthorized_client": (
-        "The app may not sign users in this way",
-        "The app registration does not allow the authorization-code flow for this tenant.",
-        "Check Client ID and Tenant, and that the app has a 'Web' platform with this redirect URI: "
-        "{redirect_uri}",
-    ),
-    "interaction_required": (
-        "More sign-in steps are required",
-        "The identity platform needs you to complete a step such as multi-factor authentication.",
-        _RESTART + " Complete every step the sign-in page asks for.",
-    ),
-    "login_required": ("You need to sign in", "The sign-in page needs you to sign in again.", _RESTART),
-    "invalid_grant": (
-        "The sign-in could not be completed",
-        "The authorization code was not accepted (expired, already used, or issued for another app).",
-        _RESTART,
-    ),
-    "temporarily_unavailable": (
-        "Microsoft's sign-in service is busy",
-        "The identity platform is temporarily unavailable.",
-        "Wait a minute, then sign in again.",
-    ),
-    "server_error": (
-        "Microsoft's sign-in service failed",
-        "The identity platform reported an internal error.",
-        "Wait a minute, then sign in again.",
-    ),
-}
+#: How to consent again, on this page (the catalogue's ``{reconsent}``).
+_RECONSENT_HERE = "press “Sign in with Microsoft” again"
 
 
 def describe_identity_error(
@@ -485,17 +361,25 @@ def describe_identity_error(
     redirect_uri: str = "",
     tenant: str = DEFAULT_TENANT,
 ) -> FlowError:
-    """Explain an error from the identity platform (the redirect's ``error`` or a token response)."""
-    if code is None and description and (match := _AADSTS_RE.search(description)):
-        code = int(match.group(1))
-    words = (_AADSTS_WORDS.get(code) if code is not None else None) or _ERROR_WORDS.get(error or "")
-    if words is None:
-        words = (
+    """Explain an error from the identity platform (the redirect's ``error`` or a token response).
+
+    The words come from :mod:`airflow_provider_msads.client.signin_errors`, the catalogue the client's
+    token errors use, so a code means the same on this page as in a task log.
+    """
+    if code is None:
+        code = aadsts_code(description)
+    problem = signin_errors.lookup(error=error, code=code)
+    if problem is None:
+        title, explanation, fix = (
             "Microsoft sign-in failed",
             "The identity platform refused the sign-in.",
             "Read the details below; check Client ID, Client secret and Tenant, then sign in again.",
         )
-    title, explanation, fix = (w.format(redirect_uri=redirect_uri, tenant=tenant) for w in words)
+    else:  # the one catalogue the client's token errors use too, worded as sentences for this page
+        title, cause, action = problem.render(
+            reconsent=_RECONSENT_HERE, redirect_uri=redirect_uri, tenant=tenant
+        )
+        explanation, fix = _sentence(cause), _sentence(action)
     code_label = f"AADSTS{code}" if code is not None else None
     if code_label and code_label in (description or ""):
         code_label = None  # the description already starts with it
@@ -505,6 +389,10 @@ def describe_identity_error(
         first_line = first_line[: _MAX_DETAIL - 3] + "..."
     detail = f"{label}: {first_line}" if label and first_line else (label or first_line or None)
     return FlowError(title, explanation, fix, detail=detail)
+
+
+def _sentence(fragment: str) -> str:
+    return fragment[:1].upper() + fragment[1:] + ("" if fragment.endswith(".") else ".")
 
 
 # --- results ---------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from airflow_provider_msads.client import signin_errors
 from airflow_provider_msads.client.connection_fields import (
@@ -89,8 +89,58 @@ class _Entry(Generic[T]):
     expires_at: float
 
 
+class StateStore(Protocol[T]):
+    """Where sign-ins in progress and their results live between two requests.
+
+    :class:`ExpiringStore` keeps them in this process (one API-server process, tests); the API server
+    uses :class:`~airflow_provider_msads.plugins.shared_state.DatabaseStore`, so a sign-in started on
+    one API-server process finishes on any other.
+    """
+
+    def put(self, value: T, *, owner: str, key: str | None = None) -> str:
+        """Store ``value`` for ``owner``; return its (new, unguessable unless given) key."""
+        ...
+
+    def take(self, key: str, *, owner: str) -> T:
+        """Remove and return the entry: a key works at most once, across every process."""
+        ...
+
+    def get(self, key: str, *, owner: str) -> T:
+        """Return the entry without removing it (until it expires)."""
+        ...
+
+
+def unknown_sign_in() -> FlowError:
+    return FlowError(
+        "This sign-in is unknown or was already used",
+        "The link does not belong to a sign-in in progress: it was already completed, or it was started "
+        "more than 10 minutes ago.",
+        "Start again from Microsoft Advertising → Connect.",
+    )
+
+
+def check_entry(value: T, *, entry_owner: str, expires_at: float, owner: str, now: float) -> T:
+    """``value`` if the entry is still valid and belongs to ``owner``; else the FlowError to show."""
+    if now >= expires_at:
+        raise FlowError(
+            "This sign-in expired",
+            "More than 10 minutes passed between pressing “Sign in with Microsoft” and coming back.",
+            "Start again from Microsoft Advertising → Connect and finish signing in within 10 minutes.",
+        )
+    if not secrets.compare_digest(entry_owner.encode(), owner.encode()):
+        raise FlowError(
+            "This sign-in belongs to another Airflow user",
+            "The sign-in was started by a different Airflow user than the one signed in now, so it was "
+            "discarded (this protects against someone sending you a crafted link).",
+            "Start again from Microsoft Advertising → Connect, signed in to Airflow as yourself.",
+            status=403,
+        )
+    return value
+
+
 class ExpiringStore(Generic[T]):
-    """A small thread-safe map of random keys to values owned by one user, with expiry and a size bound.
+    """A small thread-safe in-process map of random keys to values owned by one user, with expiry and a
+    size bound (a :class:`StateStore` for one process).
 
     :param ttl: seconds an entry stays valid.
     :param max_entries: when full, expired entries go first, then the oldest.
@@ -141,29 +191,10 @@ class ExpiringStore(Generic[T]):
 
     def _check(self, entry: _Entry[T] | None, owner: str) -> T:
         if entry is None:
-            raise FlowError(
-                "This sign-in is unknown or was already used",
-                "The link does not belong to a sign-in in progress on this Airflow API server: it was "
-                "already completed, started more than 10 minutes ago, or started on another API server "
-                "process.",
-                "Start again from Microsoft Advertising → Connect. If Airflow runs several API servers, "
-                "route a user's requests to the same one (sticky sessions) while they connect.",
-            )
-        if self._clock() >= entry.expires_at:
-            raise FlowError(
-                "This sign-in expired",
-                "More than 10 minutes passed between pressing “Sign in with Microsoft” and coming back.",
-                "Start again from Microsoft Advertising → Connect and finish signing in within 10 minutes.",
-            )
-        if not secrets.compare_digest(entry.owner.encode(), owner.encode()):
-            raise FlowError(
-                "This sign-in belongs to another Airflow user",
-                "The sign-in was started by a different Airflow user than the one signed in now, so it was "
-                "discarded (this protects against someone sending you a crafted link).",
-                "Start again from Microsoft Advertising → Connect, signed in to Airflow as yourself.",
-                status=403,
-            )
-        return entry.value
+            raise unknown_sign_in()
+        return check_entry(
+            entry.value, entry_owner=entry.owner, expires_at=entry.expires_at, owner=owner, now=self._clock()
+        )
 
     def _purge(self, now: float) -> None:
         for key in [k for k, e in self._entries.items() if now >= e.expires_at]:
@@ -283,11 +314,16 @@ def draft_from_form(
         else:
             extra[name] = value
     try:
-        settings = ConnectionSettings.from_connection_fields(
-            login=client_id, password=_PLACEHOLDER_REFRESH_TOKEN, extra=extra
-        )
+        return _draft(conn_id, client_id, extra, create=existing is None)
     except ConfigurationError as err:
         raise FormError(_form_field(err.field), f"{err.problem}; {err.fix}") from None
+
+
+def _draft(conn_id: str, client_id: str, extra: dict[str, Any], *, create: bool) -> ConnectionDraft:
+    """Validate the merged extras the way a task will read them (raises ConfigurationError)."""
+    settings = ConnectionSettings.from_connection_fields(
+        login=client_id, password=_PLACEHOLDER_REFRESH_TOKEN, extra=extra
+    )
     return ConnectionDraft(
         conn_id=conn_id,
         client_id=settings.client_id,
@@ -300,7 +336,7 @@ def draft_from_form(
         transport=settings.transport,
         extra=extra,
         endpoints=settings.endpoints,
-        create=existing is None,
+        create=create,
     )
 
 
@@ -323,6 +359,28 @@ class PendingConsent:
     draft: ConnectionDraft
     code_verifier: str = field(repr=False)
     redirect_uri: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields a draft is rebuilt from (secrets included: store it sealed only)."""
+        return {
+            "conn_id": self.draft.conn_id,
+            "client_id": self.draft.client_id,
+            "extra": dict(self.draft.extra),
+            "create": self.draft.create,
+            "code_verifier": self.code_verifier,
+            "redirect_uri": self.redirect_uri,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingConsent:
+        """Rebuild what :meth:`to_json` wrote, validating the draft again."""
+        try:
+            draft = _draft(
+                str(data["conn_id"]), str(data["client_id"]), dict(data["extra"]), create=bool(data["create"])
+            )
+            return cls(draft, str(data["code_verifier"]), str(data["redirect_uri"]))
+        except (KeyError, TypeError, ValueError, ConfigurationError):
+            raise unknown_sign_in() from None
 
 
 # --- redirect URI ------------------------------------------------------------------------------
@@ -423,6 +481,17 @@ class ConnectResult:
     accounts: tuple[AccountLine, ...] = ()
     warning: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConnectResult:
+        try:
+            lines = tuple(AccountLine(**line) for line in data.get("accounts", ()))
+            return cls(**{**data, "accounts": lines})
+        except (TypeError, ValueError):
+            raise unknown_sign_in() from None
+
 
 class IssuedAccessToken:
     """The access token that came with the code redemption, as an ``AccessTokenProvider``.
@@ -478,14 +547,14 @@ def summarise_access(
     retry = RetryPolicy(
         max_attempts=2, max_total_seconds=INTERACTIVE_RETRY_SECONDS, backoff_max=5.0, throttle_wait=5.0
     )
+    # The hook's path (settings -> MicrosoftAdsClient.from_settings), with the access token issued at
+    # sign-in instead of a refresh: the token just stored is exactly the one pipelines start from.
+    settings = ConnectionSettings.from_connection_fields(
+        login=draft.client_id, password=_PLACEHOLDER_REFRESH_TOKEN, extra=draft.extra
+    )
     try:
-        with MicrosoftAdsClient(
-            auth=IssuedAccessToken(access_token),
-            developer_token=draft.developer_token,
-            endpoints=draft.endpoints,
-            transport="soap" if draft.transport == "soap" else "rest",
-            http=http,
-            retry=retry,
+        with MicrosoftAdsClient.from_settings(
+            settings, auth=IssuedAccessToken(access_token), http=http, retry=retry
         ) as client:
             info = client.get_user()
             lines: list[AccountLine] = []

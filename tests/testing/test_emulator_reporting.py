@@ -483,5 +483,9 @@ def test_a_report_whose_build_fails_polls_as_error(
     monkeypatch.setattr(ReportWriter, "write", broken)
     emu.reporting.pending_polls = 0
     status = run(http, emu, account_daily(emu))
-    assert status == {"ReportDownloadUrl": None, "Status": "Error", "ReportRequestId": status["ReportRequestId"]}
+    assert status == {
+        "ReportDownloadUrl": None,
+        "Status": "Error",
+        "ReportRequestId": status["ReportRequestId"],
+    }
     assert emu.reporting.job(status["ReportRequestId"]).error == "OSError: disk full"

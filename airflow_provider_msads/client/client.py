@@ -151,19 +151,26 @@ class MicrosoftAdsClient:
         access_token_cache: AccessTokenCache | None = None,
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
+        auth: AccessTokenProvider | None = None,
     ) -> MicrosoftAdsClient:
-        """Build auth and client from validated connection settings, sharing one httpx.Client."""
+        """Build auth and client from validated connection settings, sharing one httpx.Client.
+
+        The one way from a connection to a client: the hook and the UI's Connect page both use it.
+        :param auth: use this access-token provider instead of refreshing ``settings.refresh_token``
+            (the Connect page passes the access token issued at sign-in).
+        """
         from airflow_provider_msads.client.auth import RefreshTokenAuth
 
         owned = http is None
         http_client = http if http is not None else new_http_client(DEFAULT_TIMEOUT)
         try:
-            auth = RefreshTokenAuth.from_settings(
-                settings,
-                http=http_client,
-                token_store=token_store,
-                access_token_cache=access_token_cache,
-            )
+            if auth is None:
+                auth = RefreshTokenAuth.from_settings(
+                    settings,
+                    http=http_client,
+                    token_store=token_store,
+                    access_token_cache=access_token_cache,
+                )
             client = cls(
                 auth=auth,
                 developer_token=settings.developer_token,

@@ -178,8 +178,9 @@ def test_bad_ids_fail_at_run_time_with_the_parameter_name(
 ) -> None:
     fake_client([])
     op = MicrosoftAdsListAccountsOperator(task_id="list", msads_conn_id=msads_conn, customer_ids="123, abc")
-    with pytest.raises(ValueError, match="customer_ids: 'abc' is not a numeric id"):
+    with pytest.raises(ValueError, match="customer_ids: is not a numeric id") as caught:
         op.execute(context(RUN_1))
+    assert "abc" not in str(caught.value)  # an unparsed value is never quoted (it could be a secret)
 
 
 def test_templated_fields_are_where_users_expect_them() -> None:
@@ -361,7 +362,7 @@ def test_sql_operator_checks_filters_before_touching_the_database(
         table=sql_target.table,
         account_ids=["12", "x"],
     )
-    with pytest.raises(ValueError, match="account_ids: 'x' is not a numeric id"):
+    with pytest.raises(ValueError, match="account_ids: is not a numeric id"):
         op.execute(context(RUN_1))
     assert client.calls == []
     q = sql_target.quote

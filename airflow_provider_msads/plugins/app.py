@@ -24,13 +24,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from airflow_provider_msads.client.auth import AuthRetryPolicy, OAuthClient, TokenResponse
+from airflow_provider_msads.client.connection_fields import SECRET_EXTRAS
 from airflow_provider_msads.client.errors import AuthError
 from airflow_provider_msads.client.pkce import new_pkce_pair
 from airflow_provider_msads.plugins import templates
 from airflow_provider_msads.plugins.flow import (
     CALLBACK_PATH,
     CONN_TYPE,
-    SECRET_EXTRAS,
     ConnectionDraft,
     ConnectResult,
     ExistingConnection,

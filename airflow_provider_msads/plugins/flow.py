@@ -20,6 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from airflow_provider_msads.client.connection_fields import (
+    CONNECTION_TYPE,
+    LEGACY_EXTRA_PREFIX,
+    SECRET_EXTRAS,
+    extra_value,
+)
 from airflow_provider_msads.client.environments import DEFAULT_TENANT, Endpoints, check_override_url
 from airflow_provider_msads.client.errors import ConfigurationError, TerminalAuthError
 from airflow_provider_msads.client.pkce import new_state
@@ -28,7 +34,7 @@ from airflow_provider_msads.client.settings import ConnectionSettings
 if TYPE_CHECKING:
     import httpx
 
-CONN_TYPE = "msads"
+CONN_TYPE = CONNECTION_TYPE
 #: Path of the callback below the Airflow API server's base URL (the plugin app is mounted at /msads).
 MOUNT_PREFIX = "/msads"
 CALLBACK_PATH = MOUNT_PREFIX + "/connect/callback"
@@ -39,9 +45,7 @@ DEFAULT_MAX_ENTRIES = 256
 _CONN_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
 _AADSTS_RE = re.compile(r"AADSTS(\d+)")
 _MAX_DETAIL = 300
-#: Extras whose values are secrets: never rendered, only "stored / not stored".
-SECRET_EXTRAS = ("developer_token", "client_secret")
-_LEGACY_PREFIX = "extra__msads__"
+#: Extras whose values are secrets are never rendered, only "stored / not stored" (SECRET_EXTRAS).
 #: A stand-in refresh token, only to run the connection validator before one exists.
 _PLACEHOLDER_REFRESH_TOKEN = "placeholder-refresh-token"  # noqa: S105 - not a secret
 
@@ -180,10 +184,7 @@ class ExistingConnection:
 
     def extra_value(self, name: str) -> Any:
         """An extra by its plain name, falling back to the legacy ``extra__msads__`` prefix."""
-        value = self.extra.get(name)
-        if value in (None, ""):
-            value = self.extra.get(_LEGACY_PREFIX + name)
-        return None if value == "" else value
+        return extra_value(self.extra, name)
 
     def has_secret(self, name: str) -> bool:
         return bool(self.extra_value(name))
@@ -208,7 +209,7 @@ class ConnectionDraft:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.client_secret, self.developer_token) if s)
+        return tuple(s for s in (getattr(self, name) for name in SECRET_EXTRAS) if s)
 
 
 def check_new_conn_id(conn_id: str) -> str:
@@ -275,7 +276,7 @@ def draft_from_form(
         **overrides,
     }
     for name, value in updates.items():
-        extra.pop(_LEGACY_PREFIX + name, None)
+        extra.pop(LEGACY_EXTRA_PREFIX + name, None)
         if value is None:
             extra.pop(name, None)
         else:

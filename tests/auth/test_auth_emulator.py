@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from airflow_provider_msads.client.auth import AuthRetryPolicy, RefreshTokenAuth
-from airflow_provider_msads.client.consent import main as msads_auth
 from airflow_provider_msads.client.errors import TerminalAuthError, TransientAuthError
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.client.token_cache import FileLock
+from airflow_provider_msads.consent_cli import main as msads_auth
 from airflow_provider_msads.hooks.token_store import VariableTokenStore
 from airflow_provider_msads.testing import (
     DEMO_CLIENT_ID,
@@ -201,8 +201,14 @@ def test_token_endpoint_timeout_is_retried(msads_emulator: Any, tmp_path: Path) 
 
 
 def test_msads_auth_end_to_end_through_the_authorize_endpoint(
-    msads_emulator: Any, tmp_path: Path, http: Any, capsys: pytest.CaptureFixture[str]
+    msads_emulator: Any,
+    tmp_path: Path,
+    http: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("MSADS_CLIENT_SECRET", DEMO_CLIENT_SECRET)  # never on the command line
+
     def browser(url: str) -> None:  # the user's browser: /authorize auto-consents, 302 to our listener
         with httpx.Client(timeout=5.0, follow_redirects=True) as client:
             page = client.get(url)
@@ -212,8 +218,6 @@ def test_msads_auth_end_to_end_through_the_authorize_endpoint(
         [
             "--client-id",
             DEMO_CLIENT_ID,
-            "--client-secret",
-            DEMO_CLIENT_SECRET,
             "--auth-base-url",
             msads_emulator.url,
             "--port",

@@ -157,6 +157,7 @@ class MicrosoftAdsClient:
         )
         # Reporting is REST-only whatever ``transport`` says: its runner is built on first use.
         self._reporting_args = (auth, developer_token.strip(), request_timeout, max_response_bytes)
+        self._attempt_seconds = attempt_seconds
         self._reporting_options = reporting
         self._reporting: ReportingService | None = None
         self._sleep = sleep if sleep is not None else time.sleep
@@ -386,6 +387,7 @@ class MicrosoftAdsClient:
                 stats=self.stats,
                 timeout=request_timeout,
                 max_response_bytes=max_response_bytes,
+                attempt_seconds=self._attempt_seconds,
                 sleep=self._sleep,
             )
             self._reporting = ReportingService(

@@ -15,7 +15,7 @@ Only when that typed decode fails is the body decoded generically, to find a fau
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -120,19 +120,26 @@ class RestCodec:
 
     def _decode(self, response: WireResponse, decoder: msgspec.json.Decoder[Any], key: str) -> Any:
         """The typed body of a success; raises the right error for faults and anything else."""
-        status = response.status_code
         invalid: msgspec.ValidationError | None = None
-        if 200 <= status < 300:
+        if 200 <= response.status_code < 300:
             try:
                 return decoder.decode(response.content)
             except msgspec.ValidationError as exc:
                 invalid = exc  # a fault, a contract breach, or a body without the key: look closer
             except (msgspec.DecodeError, UnicodeDecodeError):
                 pass
-        try:
-            doc = _ANY_DECODER.decode(response.content)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-            doc = None
+        self._raise_for(response, _any(response.content), key, invalid)
+
+    def _document(self, response: WireResponse, key: str) -> dict[str, Any]:
+        """The JSON object holding ``key``, decoded generically (for codecs built on this one: Reporting)."""
+        doc = _any(response.content)
+        if 200 <= response.status_code < 300 and isinstance(doc, dict) and key in doc:
+            return doc
+        self._raise_for(response, doc, key, None)
+
+    def _raise_for(
+        self, response: WireResponse, doc: Any, key: str, invalid: msgspec.ValidationError | None
+    ) -> NoReturn:
         fault = _find_fault(doc)
         if fault is not None:
             raise self._fault(response, fault)
@@ -141,7 +148,7 @@ class RestCodec:
         what = _describe_unreadable(response) if doc is None else f"JSON without {key!r} or a fault"
         raise status_error(
             operation=response.operation,
-            http_status=status,
+            http_status=response.status_code,
             what=what,
             tracking_id=scrub_tracking_id(response.headers.get("TrackingId"), response.secrets),
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
@@ -296,6 +303,14 @@ def _user_info(doc: _GetUserResponse) -> UserInfo:
         for r in doc.CustomerRoles or ()
     )
     return UserInfo(user, roles)
+
+
+def _any(content: bytes) -> Any:
+    """Any JSON document, or None for a body that is not JSON."""
+    try:
+        return _ANY_DECODER.decode(content)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _int(value: str | int | None) -> int | None:

@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None, *, open_url: Callable[[str], object]
     """Entry point of ``msads-auth``; returns the process exit code."""
     import httpx
 
+    from airflow_provider_msads.client.client import new_http_client
+
     args = build_parser().parse_args(argv)
     if not args.client_id:
         print(f"msads-auth: --client-id is required (or set {CLIENT_ID_ENV})", file=sys.stderr)
@@ -145,7 +147,7 @@ def main(argv: Sequence[str] | None = None, *, open_url: Callable[[str], object]
     )
     started = time.monotonic()
     try:
-        with httpx.Client(timeout=30.0) as http:
+        with new_http_client(httpx.Timeout(30.0)) as http:
             token = obtain_token(
                 options, http=http, open_url=open_url, read_line=input if args.no_browser else None
             )

@@ -28,7 +28,7 @@ from airflow_provider_msads.client.errors import (
     TokenExpiredError,
     TransientApiError,
 )
-from airflow_provider_msads.client.http_client import new_http_client
+from airflow_provider_msads.client.http_client import new_http_client as new_http_client  # re-exported
 from airflow_provider_msads.client.ids import parse_id, required_id
 from airflow_provider_msads.client.models import ACCOUNT_STATUSES, Account, Customer, UserInfo
 from airflow_provider_msads.client.protocols import AccessTokenProvider
@@ -172,11 +172,16 @@ class MicrosoftAdsClient:
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | httpx.Timeout | None = None,
+        auth: AccessTokenProvider | None = None,
     ) -> MicrosoftAdsClient:
         """Build auth and client from validated connection settings, sharing one httpx.Client.
 
+        The one way from a connection to a client: the hook and the UI's Connect page both use it.
         ``retry`` and ``timeout`` are those of :class:`MicrosoftAdsClient` (the token endpoint keeps
         its own 30 s budget).
+
+        :param auth: use this access-token provider instead of refreshing ``settings.refresh_token``
+            (the Connect page passes the access token issued at sign-in).
         """
         from airflow_provider_msads.client.auth import RefreshTokenAuth
 
@@ -188,12 +193,13 @@ class MicrosoftAdsClient:
             else new_http_client(_as_timeout(timeout) or DEFAULT_TIMEOUT, tls=needs_tls(endpoints))
         )
         try:
-            auth = RefreshTokenAuth.from_settings(
-                settings,
-                http=http_client,
-                token_store=token_store,
-                access_token_cache=access_token_cache,
-            )
+            if auth is None:
+                auth = RefreshTokenAuth.from_settings(
+                    settings,
+                    http=http_client,
+                    token_store=token_store,
+                    access_token_cache=access_token_cache,
+                )
             client = cls(
                 auth=auth,
                 developer_token=settings.developer_token,

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import date
 from types import FrameType
 
 
@@ -55,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Last Completed Available Day = today - N; later days are provisional (default 1)",
     )
     reporting.add_argument(
+        "--report-today",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="pin the reporting clock's date (default: today, UTC); it keeps running from there",
+    )
+    reporting.add_argument(
         "--report-pending-polls",
         type=int,
         default=1,
@@ -94,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_pending_polls=args.report_pending_polls,
         report_url_lifetime=args.report_url_lifetime,
     )
+    if args.report_today is not None:
+        emu.reporting.set_today(args.report_today)
     try:
         emu.start(args.host, args.port)
     except OSError as exc:

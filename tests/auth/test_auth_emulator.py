@@ -135,14 +135,14 @@ def test_rotation_is_persisted_and_read_back_by_a_new_auth_object(
 
 
 TERMINAL = [
-    (70008, "refresh token expired or revoked (AADSTS70008"),
+    (70008, "refresh token expired (or was revoked) (AADSTS70008"),
     (50173, "revoked"),
     (700082, "inactivity"),
     (7000215, "client secret is wrong"),
-    (700016, "application not found"),
-    (70011, "scope is invalid"),
+    (700016, "no app with this client ID exists"),
+    (70011, "rejected the requested Microsoft Advertising scope"),
     (50076, "multi-factor"),
-    (65001, "not consented"),
+    (65001, "has consented to this app"),
     (50196, "request loop"),
 ]
 

@@ -418,7 +418,7 @@ def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_msads.testing.cli", "--report-pending-polls", "0",
-         "--report-lag-days", "2", "--report-url-lifetime", "60"],
+         "--report-lag-days", "2", "--report-url-lifetime", "60", "--report-today", "2026-06-10"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
@@ -453,6 +453,20 @@ def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
         report = read_report(download(http, status["ReportDownloadUrl"]))
         assert len(report.rows) == 14
         assert report.meta["Potential Incomplete Data"] == "true"  # lag 2: yesterday is provisional
+        assert report.meta["Report Time"] == "6/3/2026,6/9/2026"  # LastSevenDays of the pinned 2026-06-10
+        assert report.meta["Last Completed Available Day"] == "6/8/2026 10:15:00 PM (GMT)"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_stale_report_request_id_gives_success_without_url(emu: Emulator, http: httpx.Client) -> None:
+    emu.reporting.pending_polls = 0
+    status = run(http, emu, account_daily(emu))
+    url = status["ReportDownloadUrl"]
+    assert emu.reporting.request_id_lifetime == 86400.0  # "valid for a maximum of one day"
+    emu.advance_clock(86401)
+    stale = poll(http, emu, status["ReportRequestId"])
+    assert stale == {"ReportDownloadUrl": None, "Status": "Success"}  # as observed: not "no data"!
+    assert http.get(url).status_code == 403  # the old URL expired long ago; the file is gone too
+    assert emu.reporting.counters["stale_polls"] == 1

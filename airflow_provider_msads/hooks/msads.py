@@ -93,10 +93,18 @@ class MicrosoftAdsHook(BaseHook):
     @cached_property
     def settings(self) -> ConnectionSettings:
         """The validated connection; secrets are registered with Airflow's masker before anything else."""
-        conn = self.get_connection(self.msads_conn_id)
-        _mask(conn.password, *_secret_extras(conn.extra_dejson))
+        return self.settings_from_connection(self.get_connection(self.msads_conn_id))
+
+    @staticmethod
+    def settings_from_connection(conn: Any) -> ConnectionSettings:
+        """Mask the secrets of an Airflow ``Connection``, then validate it into settings.
+
+        Shared with the report trigger, which looks the connection up asynchronously itself.
+        """
+        extra = conn.extra_dejson
+        _mask(conn.password, *_secret_extras(extra))
         settings = ConnectionSettings.from_connection_fields(
-            login=conn.login, password=conn.password, extra=conn.extra_dejson
+            login=conn.login, password=conn.password, extra=extra
         )
         _mask(*settings.secrets)
         return settings

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from airflow.sdk import Asset, BaseOperator, BaseOperatorLink
 
 from airflow_provider_msads.client.errors import ConfigurationError
+from airflow_provider_msads.client.ids import parse_ids
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, fail_without_retries
 from airflow_provider_msads.warehouse.dialect import dialect_for_hook, validate_identifier
@@ -445,27 +446,7 @@ def _literal(value: Any) -> bool:
 
 def _ids(value: Iterable[int | str] | int | str | None, name: str) -> tuple[int, ...] | None:
     """Ids from an int, a digit string, a list of either, or one comma/space separated string."""
-    if value is None:
-        return None
-    items: list[Any]
-    if isinstance(value, str):
-        items = [part for part in _ID_SEPARATORS.split(value.strip().strip("[]")) if part]
-    elif isinstance(value, int):
-        items = [value]
-    else:
-        items = list(value)
-    ids: list[int] = []
-    for item in items:
-        if isinstance(item, int) and not isinstance(item, bool) and item > 0:
-            ids.append(item)
-            continue
-        text = str(item).strip().strip("'\"") if isinstance(item, str) else ""
-        if not (text.isascii() and text.isdigit()):
-            raise ConfigurationError(
-                name, f"{item!r} is not a numeric id", "write digits only, e.g. 123456789"
-            )
-        ids.append(int(text))
-    return tuple(dict.fromkeys(ids)) or None
+    return parse_ids(value, name)
 
 
 def _positive_int(value: Any, name: str) -> int:

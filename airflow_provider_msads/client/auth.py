@@ -34,6 +34,7 @@ from airflow_provider_msads.client.errors import (
     TokenStoreError,
     TransientAuthError,
 )
+from airflow_provider_msads.client.http_client import deadline
 from airflow_provider_msads.client.protocols import StoredRefreshToken, TokenStore
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.client.signin_errors import aadsts_code
@@ -95,9 +96,10 @@ class AuthRetryPolicy:
             retry=tenacity.retry_if_exception_type(TransientAuthError),
             stop=tenacity.stop_after_attempt(self.max_attempts)
             | tenacity.stop_before_delay(self.max_total_seconds),
-            wait=tenacity.wait_exponential_jitter(
-                initial=self.initial_wait, max=self.max_wait, jitter=self.jitter
-            ),
+            # exponential from initial_wait, capped, plus jitter (tenacity's wait_exponential_jitter
+            # deprecates 'initial' in 9.x and lacks 'multiplier' in 8.x: composed from stable parts)
+            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
+            + tenacity.wait_random(0, self.jitter),
             before_sleep=_log_retry,
             reraise=True,
         )
@@ -311,9 +313,12 @@ class OAuthClient:
         if self._client_secret:
             data["client_secret"] = self._client_secret
         all_secrets = (*secrets, self._client_secret)
-        for attempt in self.retry.retrying():
-            with attempt:
-                return self._post_once(grant, data, all_secrets)
+        # The budget holds end to end: every socket operation of every attempt ends by this deadline,
+        # however slowly the endpoint drips its answer (client/http_client.py).
+        with deadline(self.retry.max_total_seconds):
+            for attempt in self.retry.retrying():
+                with attempt:
+                    return self._post_once(grant, data, all_secrets)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _post_once(self, grant: str, data: dict[str, str], secrets: tuple[str | None, ...]) -> TokenResponse:

@@ -1,4 +1,9 @@
-"""Real databases for the warehouse tests: SQLite always, PostgreSQL and MariaDB/MySQL when reachable.
+"""Real databases for the warehouse tests: SQLite and DuckDB always, PostgreSQL and MariaDB when reachable.
+
+Every engine comes from an Airflow connection through ``BaseHook.get_hook(conn_id)`` and
+``hook.get_sqlalchemy_engine()``, exactly as the operators get theirs: SQLite (conn_type ``sqlite``),
+PostgreSQL (``postgres``, psycopg 3), MariaDB (``mysql``, mysqlclient) and DuckDB (``duckdb``, from
+``airflow-provider-duckdb`` + ``duckdb-engine``: the database the code has no special case for).
 
 A server that is not reachable makes its tests SKIP with the reason (see ``pytest -ra``); set
 ``MSADS_REQUIRE_DBS=1`` (CI) to turn that skip into a failure. Each test gets its own table name and
@@ -7,29 +12,25 @@ the table is dropped afterwards, so the shared ``test`` databases stay clean.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from airflow_provider_msads.client.models import Account
-from airflow_provider_msads.warehouse import MYSQL, POSTGRESQL, SQLITE, TABLE_COLUMNS, SqlDialect
+from airflow_provider_msads.warehouse import TABLE_COLUMNS, accounts_table, engine_for_hook
+from airflow_provider_msads.warehouse.dialect import parse_service_timestamp
 
-PG_DSN = os.environ.get("MSADS_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
-MYSQL_ARGS: dict[str, Any] = {
-    "host": "127.0.0.1",
-    "port": 3306,
-    "user": "root",
-    "password": "",
-    "database": "test",
-}
+PG_URI = os.environ.get("MSADS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_URI = os.environ.get("MSADS_TEST_MYSQL_URI", "mysql://root@127.0.0.1:3306/test")
 
 TIMINGS: list[str] = []
 
@@ -41,63 +42,84 @@ def _unavailable(what: str, err: BaseException) -> None:
     pytest.skip(reason)
 
 
+def airflow_conn(name: str, tmp_path: Path) -> str:
+    """The ``AIRFLOW_CONN_*`` value of the test database ``name``."""
+    if name == "sqlite":
+        return json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.sqlite")})
+    if name == "duckdb":
+        return json.dumps({"conn_type": "duckdb", "host": str(tmp_path / "warehouse.duckdb")})
+    if name == "postgresql":
+        return PG_URI
+    return MYSQL_URI
+
+
+def hook_engine(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """An engine from a real Airflow connection, as the operators build it."""
+    from airflow.sdk import BaseHook
+
+    conn_id = f"msads_wh_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", airflow_conn(name, tmp_path))
+    engine = engine_for_hook(BaseHook.get_hook(conn_id))
+    if name in ("postgresql", "mysql"):
+        try:
+            with engine.connect() as c:
+                c.exec_driver_sql("SELECT 1")
+        except Exception as err:
+            _unavailable(f"{name} ({engine.url.render_as_string()})", err)
+    return engine
+
+
 @dataclass
 class Database:
-    """One real database: how to connect, its dialect, and a throwaway table name."""
+    """One real database: its engine, and a throwaway table name."""
 
     name: str
-    dialect: SqlDialect
-    connect: Callable[[], Any]
+    engine: Engine
     table: str
     schema: str | None = None
-    _conns: list[Any] = field(default_factory=list)
+    fast_path: bool = True  # False: the writers must take the generic SQLAlchemy path
 
-    def conn(self) -> Any:
-        c = self.connect()
-        self._conns.append(c)
-        return c
+    @property
+    def id(self) -> str:
+        return self.name if self.fast_path else f"{self.name}-generic"
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement on a fresh autocommitting connection and return its rows."""
-        c = self.connect()
-        try:
-            cur = c.cursor()
-            cur.execute(sql, params)
-            rows = list(cur.fetchall()) if cur.description else []
-            c.commit()
-            return rows
-        finally:
-            c.close()
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement in its own transaction and return its rows."""
+        with self.engine.begin() as c:
+            result = c.execute(sa.text(sql), params or {})
+            return [tuple(r) for r in result] if result.returns_rows else []
+
+    def quote(self, name: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(name)
 
     def qualified(self, table: str | None = None) -> str:
-        return self.dialect.qualified(table or self.table, self.schema)
+        t = self.quote(table or self.table)
+        return f"{self.quote(self.schema)}.{t}" if self.schema else t
 
     def table_exists(self, table: str | None = None) -> bool:
-        try:
-            self.execute(f"SELECT 1 FROM {self.qualified(table)} WHERE 1 = 0")
-        except Exception:
-            return False
-        return True
+        return sa.inspect(self.engine).has_table(table or self.table, schema=self.schema)
 
     def snapshot(self, table: str | None = None) -> list[dict[str, Any]]:
-        """The whole table, ordered by account id, with timestamps as aware UTC datetimes."""
-        cols = ", ".join(self.dialect.quote(c) for c in TABLE_COLUMNS)
-        rows = self.execute(
-            f"SELECT {cols} FROM {self.qualified(table)} ORDER BY {self.dialect.quote('account_id')}"
-        )
-        return [normalise_row(self.dialect, dict(zip(TABLE_COLUMNS, row, strict=True))) for row in rows]
+        """The whole accounts table by account id: timestamps aware UTC, flags bool (typed read)."""
+        t = accounts_table(table or self.table, self.schema)
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(*(t.c[n] for n in TABLE_COLUMNS)).order_by(t.c.account_id))
+            return [normalise_row(dict(r._mapping)) for r in rows]
 
-    def close_all(self) -> None:
-        for c in self._conns:
-            with contextlib.suppress(Exception):
-                c.close()
+    def drop(self, table: str | None = None) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {self.qualified(table)}")
 
 
-def normalise_row(dialect: SqlDialect, row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("first_seen_at", "last_seen_at"):
-        row[key] = as_utc(row[key])
+def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
     row["is_active_in_last_run"] = bool(row["is_active_in_last_run"])
     return row
+
+
+def expected_value(db: Database, column: str, value: Any) -> Any:
+    """What the table holds for a written value (the service's timestamp text is a timestamp there)."""
+    if column == "last_modified_time" and isinstance(value, str) and db.name != "sqlite":
+        return parse_service_timestamp(value)
+    return value
 
 
 def as_utc(value: Any) -> datetime:
@@ -109,57 +131,42 @@ def as_utc(value: Any) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _sqlite(tmp_path: Path) -> Callable[[], Any]:
-    path = tmp_path / "warehouse.db"
-    return lambda: sqlite3.connect(path)
+#: ``postgresql-generic``: PostgreSQL with its COPY fast path turned off (the generic path, proven there).
+DB_NAMES = ("sqlite", "postgresql", "postgresql-generic", "mysql", "duckdb")
 
 
-def _postgres() -> Callable[[], Any]:
-    psycopg = pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) is not installed")
-    try:
-        psycopg.connect(PG_DSN, connect_timeout=3).close()
-    except Exception as err:
-        _unavailable(f"PostgreSQL ({PG_DSN})", err)
-    return lambda: psycopg.connect(PG_DSN, connect_timeout=3)
-
-
-def _mysql() -> Callable[[], Any]:
-    mysqldb = pytest.importorskip("MySQLdb", reason="mysqlclient (MySQL/MariaDB driver) is not installed")
-    try:
-        mysqldb.connect(connect_timeout=3, **MYSQL_ARGS).close()
-    except Exception as err:
-        _unavailable("MariaDB/MySQL (root@127.0.0.1:3306/test)", err)
-    return lambda: mysqldb.connect(connect_timeout=3, **MYSQL_ARGS)
-
-
-DB_NAMES = ("sqlite", "postgresql", "mysql")
-
-
-def make_database(name: str, tmp_path: Path) -> Database:
+def make_database(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
     table = f"msads_t_{uuid.uuid4().hex[:12]}"
-    if name == "sqlite":
-        return Database(name, SQLITE, _sqlite(tmp_path), table)
-    if name == "postgresql":
-        return Database(name, POSTGRESQL, _postgres(), table)
-    return Database(name, MYSQL, _mysql(), table)
+    base, _, variant = name.partition("-")
+    return Database(base, hook_engine(base, tmp_path, monkeypatch), table, fast_path=variant != "generic")
 
 
 @pytest.fixture(params=DB_NAMES)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """Each test using it runs on SQLite, PostgreSQL and MariaDB."""
-    database = make_database(request.param, tmp_path)
+def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """Each test using it runs on SQLite, PostgreSQL (fast and generic path), MariaDB and DuckDB."""
+    database = make_database(request.param, tmp_path, monkeypatch)
     yield database
-    database.close_all()
+    if database.name in ("postgresql", "mysql"):
+        database.drop()
+    database.engine.dispose()
+
+
+@pytest.fixture(params=("sqlite", "postgresql", "mysql"))
+def old_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The databases versions before 0.3 wrote (for tables those versions created)."""
+    database = make_database(request.param, tmp_path, monkeypatch)
+    yield database
     if database.name != "sqlite":
-        database.execute(f"DROP TABLE IF EXISTS {database.qualified()}")
+        database.drop()
+    database.engine.dispose()
 
 
 @pytest.fixture
-def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     """SQLite only: for behaviour that does not depend on the database."""
-    database = make_database("sqlite", tmp_path)
+    database = make_database("sqlite", tmp_path, monkeypatch)
     yield database
-    database.close_all()
+    database.engine.dispose()
 
 
 def make_accounts(

@@ -76,9 +76,7 @@ def main() -> int:
     elif mode == "hook":
         from airflow_provider_msads.hooks.msads import MicrosoftAdsHook  # noqa: F401
     elif mode == "dags":
-        import airflow_provider_msads.example_dags as example_dags
-
-        for path in sorted(Path(example_dags.__file__).parent.glob("msads_*.py")):
+        for path in sorted((BENCH.parent / "example_dags").glob("msads_*.py")):
             runpy.run_path(str(path))
     elif mode == "dags-baseline":
         for path in sorted((BENCH / "import_baseline").glob("baseline_*.py")):

@@ -30,6 +30,11 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(os.u
 
 AIRFLOW_HOME = _HOME
 
+# The emulator's fixtures (msads_emulator, msads_emulator_factory) are opt-in: installing the provider
+# registers no pytest plugin. Users do the same in their conftest.py, or pass
+# `-p airflow_provider_msads.testing.pytest_plugin`.
+pytest_plugins = ["airflow_provider_msads.testing.pytest_plugin"]
+
 
 AIRFLOW_CLI = [sys.executable, "-m", "airflow"]
 

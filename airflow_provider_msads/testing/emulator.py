@@ -8,7 +8,11 @@ Paths served (one origin for everything, as ``auth_base_url`` and ``api_base_url
 * ``POST /{tenant}/oauth2/v2.0/token`` and ``GET /{tenant}/oauth2/v2.0/authorize``
 * ``POST /CustomerManagement/v13/{User/Query|Accounts/Search|Account/Query|Customer/Query}`` (REST)
 * ``POST /Api/CustomerManagement/v13/CustomerManagementService.svc`` (SOAP 1.1, ``SOAPAction`` header)
+* ``POST /Reporting/v13/GenerateReport/{Submit|Poll}`` (Reporting v13 REST; see ``testing/reporting``)
 * ``GET /`` a small JSON description (handy as a health check)
+
+Report files are served by a SECOND origin (:attr:`Emulator.storage_url`, its own port), like Microsoft's
+blob storage: it rejects any request that carries API credentials.
 
 Production and sandbox share the origin; the access token remembers which one it was issued for (by
 scope) and the developer token says which one the caller meant. Both see the same synthetic world.
@@ -45,6 +49,13 @@ from airflow_provider_msads.testing.identity import (
     IdentityPlatform,
     OAuthResponse,
 )
+from airflow_provider_msads.testing.reporting.errors import ReportingFault, fault_bytes
+from airflow_provider_msads.testing.reporting.service import (
+    DEFAULT_COMPLETION_LAG_DAYS,
+    DEFAULT_URL_LIFETIME,
+    ReportingService,
+)
+from airflow_provider_msads.testing.reporting.world import Volume
 from airflow_provider_msads.testing.rest import JSON_CONTENT_TYPE, REST_OPERATIONS, RestApi
 from airflow_provider_msads.testing.rest import fault_body as rest_fault_body
 from airflow_provider_msads.testing.server import Request, Response, ServerThread
@@ -61,6 +72,8 @@ from airflow_provider_msads.testing.soap import (
 _OAUTH_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/(token|authorize)$")
 _REST_PREFIX = "/customermanagement/v13/"
 _SOAP_PATH = "/api/customermanagement/v13/customermanagementservice.svc"
+_REPORTING_PREFIX = "/reporting/v13/generatereport/"
+_REPORTING_OPERATIONS = {"submit": "SubmitGenerateReport", "poll": "PollGenerateReport"}
 
 PROXY_502_PAGE = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
@@ -92,6 +105,11 @@ class Emulator:
     :param developer_tokens: extra developer tokens -> "production" | "sandbox" (the demo and the universal
         sandbox token are always known).
     :param data: reuse an already generated :class:`Dataset` (it is immutable; sharing saves start-up).
+    :param report_completion_lag_days: Reporting's Last Completed Available Day = today - this.
+    :param report_pending_polls: Poll answers Pending this many times per report before its outcome.
+    :param report_url_lifetime: seconds a report download URL stays valid (Microsoft: 5 minutes).
+    :param report_volume: campaigns / ad groups / keywords / search terms per account (big reports).
+    :param max_concurrent_reports: unfinished reports per user before Submit answers 207 (None: no limit).
     """
 
     def __init__(
@@ -105,6 +123,11 @@ class Emulator:
         foreign_accounts: int = 3,
         data: Dataset | None = None,
         verbose: bool = False,
+        report_completion_lag_days: int = DEFAULT_COMPLETION_LAG_DAYS,
+        report_pending_polls: int = 1,
+        report_url_lifetime: float = DEFAULT_URL_LIFETIME,
+        report_volume: Volume | None = None,
+        max_concurrent_reports: int | None = None,
     ) -> None:
         self.data = data if data is not None else Dataset(accounts, seed, foreign_accounts)
         self.clock = Clock()
@@ -123,6 +146,17 @@ class Emulator:
         self.rest = RestApi(self.service)
         self.soap = SoapApi(self.service)
         self.faults = FaultInjector()
+        #: Reporting v13: Submit/Poll, report jobs, files, clock and scripting (see docs/emulator.md).
+        self.reporting = ReportingService(
+            self.service,
+            self.clock,
+            self.faults,
+            completion_lag_days=report_completion_lag_days,
+            pending_polls=report_pending_polls,
+            url_lifetime=report_url_lifetime,
+            volume=report_volume,
+            max_concurrent_reports=max_concurrent_reports,
+        )
         #: Requests per route name ("token", "authorize", "GetUser", "SearchAccounts", ...), all transports.
         self.counters: Counter[str] = Counter()
         #: Requests per (route, transport), transport one of "oauth", "rest", "soap".
@@ -134,6 +168,7 @@ class Emulator:
         self.verbose = verbose
         self._lock = threading.Lock()
         self._server: ServerThread | None = None
+        self._storage_server: ServerThread | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Emulator:
@@ -141,14 +176,26 @@ class Emulator:
         if self._server is not None:
             raise RuntimeError("the emulator is already running at " + self.url)
         server = ServerThread(self, host, port, verbose=self.verbose)
+        try:
+            storage = ServerThread(self.reporting.storage, host, 0, verbose=self.verbose)
+        except OSError:
+            server.httpd.server_close()
+            raise
         server.start()
+        storage.start()
         self._server = server
+        self._storage_server = storage
+        self.reporting.storage.base_url = storage.url
         return self
 
     def stop(self) -> None:
+        if self._storage_server is not None:
+            self._storage_server.stop()
+            self._storage_server = None
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self.reporting.close()
 
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[Emulator]:
@@ -169,11 +216,19 @@ class Emulator:
             raise RuntimeError("the emulator is not running: use `with emu.serve():` or emu.start()")
         return self._server.url
 
+    @property
+    def storage_url(self) -> str:
+        """Base URL of the storage origin that serves report downloads (another port than :attr:`url`)."""
+        if self._storage_server is None:
+            raise RuntimeError("the emulator is not running: use `with emu.serve():` or emu.start()")
+        return self._storage_server.url
+
     def reset(self) -> None:
         """Fresh per-test state on the same server and data: tokens, faults, counters, clock, consent."""
         self.faults.clear()
         self.identity.reset()
         self.clock.reset()
+        self.reporting.reset()
         with self._lock:
             self.counters.clear()
             self.transport_counters.clear()
@@ -272,6 +327,8 @@ class Emulator:
             return self._rest(request, lowered[len(_REST_PREFIX) :])
         if lowered == _SOAP_PATH:
             return self._soap(request)
+        if lowered.startswith(_REPORTING_PREFIX):
+            return self._reporting(request, _REPORTING_OPERATIONS.get(lowered[len(_REPORTING_PREFIX) :]))
         if lowered == "" and request.method == "GET":
             return self._record(request, "index", "other", None, None, self._index())
         return self._record(
@@ -293,6 +350,8 @@ class Emulator:
                 for p in ("User/Query", "Accounts/Search", "Account/Query", "Customer/Query")
             ),
             "soap": "/Api/CustomerManagement/v13/CustomerManagementService.svc",
+            "reporting": ["/Reporting/v13/GenerateReport/Poll", "/Reporting/v13/GenerateReport/Submit"],
+            "storage": self._storage_server.url if self._storage_server is not None else None,
             "accounts": len(self.data.accounts),
             "demo_user_accounts": len(self.data.demo_account_ids),
         }
@@ -455,6 +514,57 @@ class Emulator:
             if fault.kind == "truncate":
                 response.action = "truncate"
         return self._record(request, operation, "soap", tracking_id, fault, response)
+
+    # ------------------------------------------------------------------ Reporting (REST)
+    def _reporting(self, request: Request, operation: str | None) -> Response:
+        tracking_id = str(uuid.uuid4())
+        if operation is None:
+            return self._record(
+                request, "unknown", "rest", tracking_id, None,
+                Response(404, b"", [("TrackingId", tracking_id)]),
+            )  # fmt: skip
+        fault = self._count(operation, "rest")
+        headers = [("Content-Type", JSON_CONTENT_TYPE), ("TrackingId", tracking_id)]
+        if fault is not None:
+            injected = self._reporting_fault(fault, tracking_id)
+            if injected is not None:
+                return self._record(request, operation, "rest", tracking_id, fault, injected)
+        if request.method != "POST":
+            response = Response(405, b"", [("Allow", "POST"), ("TrackingId", tracking_id)])
+        else:
+            try:
+                if operation == "SubmitGenerateReport":
+                    result = self.reporting.submit(request.headers, request.body)
+                else:
+                    result = self.reporting.poll(request.headers, request.body)
+                response = Response(200, json.dumps(result, separators=(",", ":")).encode(), headers)
+            except ReportingFault as err:
+                response = Response(err.http_status, fault_bytes(err, tracking_id), headers)
+        if fault is not None:
+            response.delay = fault.delay
+            if fault.kind == "truncate":
+                response.action = "truncate"
+        return self._record(request, operation, "rest", tracking_id, fault, response)
+
+    def _reporting_fault(self, fault: Fault, tracking_id: str) -> Response | None:
+        special = _socket_fault(fault)
+        if special is not None:
+            return special
+        headers = [("Content-Type", JSON_CONTENT_TYPE), ("TrackingId", tracking_id)]
+        if fault.kind == "malformed":
+            return Response(fault.status or 200, b'{"ReportRequestStatus":{"Sta', headers, delay=fault.delay)
+        if fault.status is None and fault.error_code is None:
+            return None
+        code = fault.error_code
+        if code is None:
+            code = {429: 117, 401: 105, 403: 106, 400: 201}.get(fault.status or 500, 0)
+        err = ReportingFault(code, http_status=fault.status, message=fault.message)
+        response = Response(err.http_status, fault_bytes(err, tracking_id), headers, delay=fault.delay)
+        if fault.retry_after is not None:
+            response.headers.append(("Retry-After", _seconds(fault.retry_after)))
+        if fault.kind == "truncate":
+            response.action = "truncate"
+        return response
 
     # ------------------------------------------------------------------ injected service faults
     def _service_fault(self, fault: Fault, transport: str, tracking_id: str) -> Response | None:

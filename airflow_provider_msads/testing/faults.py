@@ -10,6 +10,13 @@ A test says what should go wrong and for which requests::
 Every fault counts *all* requests to its route (whatever another fault did with them): ``after=N`` skips
 the first N, then it fires ``times`` times (``None`` = forever). The first fault that fires wins.
 Routes are operation names, identical for REST and SOAP, so one script drives both transports.
+Reporting adds ``SubmitGenerateReport`` and ``PollGenerateReport`` (REST) and ``download`` (the storage
+origin that serves report files)::
+
+    emu.faults.inject("SubmitGenerateReport", error_code=207)           # throttled: ConcurrentRequestOverLimit
+    emu.faults.inject("PollGenerateReport", status=503, times=2)
+    emu.faults.inject("download", kind="truncate")                       # half the zip, then close
+    emu.faults.inject("download", kind="corrupt")                        # 200 with a damaged zip
 """
 
 from __future__ import annotations
@@ -18,10 +25,24 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-ROUTES = ("token", "authorize", "GetUser", "SearchAccounts", "GetAccount", "GetCustomer")
-FaultKind = Literal["reset", "truncate", "html", "malformed", "timeout"]
-FAULT_KINDS = ("reset", "truncate", "html", "malformed", "timeout")
-Transport = Literal["rest", "soap", "oauth"]
+ROUTES = (
+    "token",
+    "authorize",
+    "GetUser",
+    "SearchAccounts",
+    "GetAccount",
+    "GetCustomer",
+    "SubmitGenerateReport",
+    "PollGenerateReport",
+    "download",
+)
+#: Routes of the Reporting service (REST only) and of the storage origin that serves report files.
+REPORTING_ROUTES = ("SubmitGenerateReport", "PollGenerateReport")
+FaultKind = Literal["reset", "truncate", "html", "malformed", "timeout", "corrupt", "expired"]
+FAULT_KINDS = ("reset", "truncate", "html", "malformed", "timeout", "corrupt", "expired")
+#: Kinds that only make sense on the ``download`` route (the storage origin).
+DOWNLOAD_ONLY_KINDS = ("corrupt", "expired")
+Transport = Literal["rest", "soap", "oauth", "storage"]
 
 #: How long a ``kind="timeout"`` fault holds the connection when no ``delay`` is given (stopping the
 #: emulator releases it at once).
@@ -86,7 +107,8 @@ class FaultInjector:
             holds the connection.
         :param kind: ``reset`` (TCP RST: SO_LINGER 0 then close), ``truncate`` (headers + half the body,
             then close), ``html`` (a proxy's HTML error page, default 502), ``malformed`` (broken JSON/XML,
-            default 200), ``timeout`` (never answer; close after ``delay`` or 30 s).
+            default 200), ``timeout`` (never answer; close after ``delay`` or 30 s); on ``download`` only:
+            ``corrupt`` (200 with a damaged zip), ``expired`` (403 as for an expired URL).
         :param soap_fault_on_200: SOAP only: send the fault with HTTP 200 (real services do). Defaults the
             error code to 0 when none is given. REST requests get the same fault with its normal status.
         :param fault_type: force ``AdApiFaultDetail`` or ``ApiFault`` for the error code.
@@ -99,6 +121,13 @@ class FaultInjector:
             raise ValueError(f"unknown route {route!r}; use one of {', '.join(ROUTES)}")
         if kind is not None and kind not in FAULT_KINDS:
             raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
+        if kind in DOWNLOAD_ONLY_KINDS and route != "download":
+            raise ValueError(f"kind {kind!r} applies to the 'download' route only")
+        if route == "download" and (error_code is not None or kind == "malformed"):
+            raise ValueError(
+                "the 'download' route takes status, kind (reset, truncate, timeout, html, "
+                "corrupt, expired), delay or retry_after; no API error_code"
+            )
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 (or None for every request)")
         if after < 0:

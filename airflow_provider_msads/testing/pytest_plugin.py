@@ -1,4 +1,7 @@
-"""pytest fixtures for the emulator (registered as the ``msads_emulator`` pytest11 entry point).
+"""pytest fixtures for the emulator. Opt-in: installing the provider registers no pytest plugin.
+
+Enable them in a ``conftest.py`` with ``pytest_plugins = ["airflow_provider_msads.testing.pytest_plugin"]``
+(this repository's tests/conftest.py does) or per run with ``-p airflow_provider_msads.testing.pytest_plugin``.
 
 * ``msads_emulator``: a running :class:`~airflow_provider_msads.testing.Emulator` (25 demo accounts,
   seed 0). Function-scoped state (tokens, faults, counters, clock, consent are reset for every test) on a
@@ -6,8 +9,7 @@
 * ``msads_emulator_factory``: ``factory(accounts=..., seed=..., **options)`` -> a new running emulator,
   stopped at the end of the test. Data sets are cached per ``(accounts, seed, foreign_accounts)``.
 
-This module is imported by every pytest run where the package is installed, so it imports nothing heavy
-at module level.
+It imports nothing heavy at module level.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import contextlib
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
@@ -44,6 +44,9 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     action: Action | None = None
     delay: float = 0.0  # wait before answering (or, for "timeout", how long to hold the connection)
+    #: a streamed body (large files): called once, yields chunks; ``length`` is its Content-Length
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    length: int = 0
 
 
 Application = Callable[[Request], Response]
@@ -144,15 +147,41 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in response.headers:
             self.send_header(key, value)
         if "content-length" not in names:
-            self.send_header("Content-Length", str(len(response.body)))
+            size = response.length if response.chunks is not None else len(response.body)
+            self.send_header("Content-Length", str(size))
         if response.action == "truncate":
             self.send_header("Connection", "close")
         self.end_headers()
+        if response.chunks is not None:
+            self._send_chunks(response)
+            return
         body = response.body
         if response.action == "truncate":
             body = body[: max(1, len(body) // 2)] if body else b""
         if self.command != "HEAD":
             self.wfile.write(body)
+        self.wfile.flush()
+        if response.action == "truncate":
+            self.close_connection = True
+
+    def _send_chunks(self, response: Response) -> None:
+        """Stream a large body; ``truncate`` stops after half of it and closes the connection."""
+        assert response.chunks is not None
+        budget = response.length // 2 if response.action == "truncate" else None
+        sent = 0
+        if self.command != "HEAD":
+            try:
+                for chunk in response.chunks():
+                    if budget is not None and sent + len(chunk) >= budget:
+                        self.wfile.write(chunk[: max(1, budget - sent)])
+                        break
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                    if self.server.stopping.is_set():
+                        break
+            except OSError:
+                self.close_connection = True
+                return
         self.wfile.flush()
         if response.action == "truncate":
             self.close_connection = True

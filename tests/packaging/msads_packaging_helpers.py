@@ -43,6 +43,14 @@ def package_sources() -> set[str]:
     }
 
 
+def wheel_sources() -> set[str]:
+    """What the wheel must hold: the package, plus the top-level ``example_dags/`` mapped into it (setup.py)."""
+    examples = REPO / "example_dags"
+    return package_sources() | {
+        str(PurePosixPath(PACKAGE, "example_dags", p.name)) for p in examples.glob("*.py") if p.is_file()
+    }
+
+
 def wheel_files(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as zf:
         return {n for n in zf.namelist() if not n.endswith("/")}

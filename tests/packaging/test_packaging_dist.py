@@ -25,6 +25,7 @@ from msads_packaging_helpers import (
     wheel_entry_points,
     wheel_files,
     wheel_metadata,
+    wheel_sources,
 )
 
 #: What the brief for a release says the wheel must carry (beyond "every package file", checked below).
@@ -45,9 +46,9 @@ EXPECTED_ENTRY_POINTS = {
     "console_scripts": {
         "msads-auth": f"{PACKAGE}.client.consent:main",
         "msads-emulator": f"{PACKAGE}.testing.cli:main",
-        "msads-demo": f"{PACKAGE}.demo:main",
+        "msads-demo": f"{PACKAGE}.testing.demo_cli:main",
     },
-    "pytest11": {"msads_emulator": f"{PACKAGE}.testing.pytest_plugin"},
+    # No pytest11: the emulator's fixtures are opt-in (-p airflow_provider_msads.testing.pytest_plugin).
 }
 
 
@@ -62,7 +63,7 @@ def test_wheel_holds_exactly_the_package(built_dist) -> None:
     package = {f for f in files if ".dist-info/" not in f}
     for required in REQUIRED_IN_WHEEL:
         assert required in package, f"{required} is missing from the wheel"
-    assert package == package_sources(), "wheel and source tree differ (missing or stray files)"
+    assert package == wheel_sources(), "wheel and source tree differ (missing or stray files)"
     assert not [f for f in files if f.startswith(("tests/", "bench/", "docs/", "scripts/"))]
     assert not [f for f in files if "conftest" in f or "/test_" in f]
     info = sorted(f for f in files if ".dist-info/" in f)
@@ -143,6 +144,7 @@ def test_sdist_is_the_checkout_minus_ci_files(built_dist) -> None:
     for needed in ("tests/conftest.py", "docs/README.md", "docs/operators.md", "scripts/gen-operator-docs"):
         assert needed in files, f"{needed} is missing from the sdist"
     assert {f for f in files if f.startswith(f"{PACKAGE}/")} == package_sources()
+    assert "example_dags/msads_accounts_to_xcom.py" in files and "setup.py" in files
     assert not [f for f in files if "__pycache__" in f or f.endswith((".pyc", ".pyo"))]
     assert not [f for f in files if f.startswith(SDIST_EXCLUDED_PREFIXES)]
     checkout = repo_files()

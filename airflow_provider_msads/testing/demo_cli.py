@@ -1,8 +1,9 @@
 """``msads-demo``: the whole pipeline on one machine, no credentials needed.
 
-Starts the bundled emulator, points an ``msads`` connection at it and a SQLite connection at a local
-file, runs the example DAG ``msads_accounts_to_sql`` with ``airflow dags test``, and prints the
-accounts it wrote. Against the real API only the two connections change.
+Part of the testing side (it drives the emulator; product code never imports it). Starts the bundled
+emulator, points an ``msads`` connection at it and a SQLite connection at a local file, runs the example
+DAG ``msads_accounts_to_sql`` with ``airflow dags test``, and prints the accounts it wrote. Against the
+real API only the two connections change.
 """
 
 from __future__ import annotations
@@ -17,25 +18,57 @@ from pathlib import Path
 
 DAG_ID = "msads_accounts_to_sql"
 TABLE = "msads_accounts"
+_DESCRIPTION = (
+    "Run the example DAG msads_accounts_to_sql against the bundled emulator with `airflow dags test` "
+    "and print the accounts it wrote into a local SQLite warehouse. No credentials needed."
+)
+
+
+def example_dags_folder() -> Path:
+    """The example DAGs: ``example_dags/`` of the checkout, else the copy a wheel carries.
+
+    The files live once, at the top of the repository; the wheel ships them as the package
+    ``airflow_provider_msads.example_dags`` (see setup.py).
+    """
+    import importlib.util
+
+    import airflow_provider_msads
+
+    checkout = Path(airflow_provider_msads.__file__).resolve().parent.parent / "example_dags"
+    if (checkout / "msads_accounts_to_sql.py").is_file():
+        return checkout
+    spec = importlib.util.find_spec("airflow_provider_msads.example_dags")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(
+            "msads-demo: the example DAGs are neither in a checkout nor in the installed package"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="msads-demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="msads-demo",
+        description=_DESCRIPTION,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
-        "--home", default="msads-demo", help="folder for AIRFLOW_HOME and the SQLite warehouse"
+        "--home",
+        default="msads-demo",
+        help="folder for AIRFLOW_HOME, the Airflow log and the SQLite warehouse",
     )
     parser.add_argument("--accounts", type=int, default=25, help="accounts the emulated user can reach")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--transport", choices=("rest", "soap"), default="rest")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the emulator's synthetic data set")
+    parser.add_argument(
+        "--transport", choices=("rest", "soap"), default="rest", help="API transport the connection uses"
+    )
     args = parser.parse_args(argv)
 
-    from airflow_provider_msads import example_dags
     from airflow_provider_msads.testing import Emulator
 
     home = Path(args.home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     warehouse = home / "warehouse.sqlite"
-    env = _airflow_env(home, Path(example_dags.__file__).parent)
+    env = _airflow_env(home, example_dags_folder())
 
     emulator = Emulator(accounts=args.accounts, seed=args.seed)
     with emulator.serve(host="127.0.0.1", port=0):

@@ -171,7 +171,9 @@ class ReportTableWriter:
         if duplicated:
             raise ValueError(f"columns: {', '.join(duplicated)} given more than once")
         if ACCOUNT_ID not in names:
-            raise ValueError(f"columns: {ACCOUNT_ID} is required (each load replaces the rows of its accounts)")
+            raise ValueError(
+                f"columns: {ACCOUNT_ID} is required (each load replaces the rows of its accounts)"
+            )
         key = tuple(key)
         unknown = [k for k in key if k not in names]
         if unknown or ACCOUNT_ID not in key:
@@ -192,6 +194,7 @@ class ReportTableWriter:
             kinds[TIME_PERIOD] if kinds.get(TIME_PERIOD) in ("date", "datetime") else None
         )
         self.table = self._table(table, schema or None)
+        self._names = tuple(c.name for c in columns)
         self._hook = hook
         self._engine: Engine | None = hook if isinstance(hook, Engine) else None
 
@@ -265,22 +268,25 @@ class ReportTableWriter:
         with engine.connect() as conn:
             self._check_columns(conn)
             conn.rollback()
-            complete = 0
-
-            def tuples() -> Iterator[tuple[Any, ...]]:
-                nonlocal complete
-                for index, row in enumerate(rows):
-                    values = self._row(row, index, start, end, complete_through, loaded_at)
-                    complete += values[-1]
-                    yield values
-
+            counted = _Counter()
+            constants: dict[str, Any] = {LOADED_AT: loaded_at}
+            if self.period_kind is None:
+                constants.update({WINDOW_START: start, WINDOW_END: end})
             with write_transaction(conn, lock=self.table) as tx:
                 deleted = 0
                 for chunk in _chunks(ids):
-                    deleted += max(int(tx.execute(delete(self.table).where(self._scope(chunk, start, end))).rowcount), 0)
+                    result = tx.execute(delete(self.table).where(self._scope(chunk, start, end)))
+                    deleted += max(int(result.rowcount), 0)
                 inserted = insert_rows(
-                    tx, self.table, self.data_columns, tuples(), batch_size=self.batch_size, fast=self.fast_path
+                    tx,
+                    self.table,
+                    (*self._names, IS_COMPLETE),
+                    self._tuples(rows, start, end, complete_through, counted),
+                    batch_size=self.batch_size,
+                    fast=self.fast_path,
+                    constants=constants,
                 )
+                complete = counted.complete
         return ReportWriteStats(deleted=deleted, inserted=inserted, complete=complete)
 
     def earliest_incomplete_day(self, account_ids: Sequence[int], since: date) -> date | None:
@@ -321,36 +327,42 @@ class ReportTableWriter:
             return and_(accounts, t.c[TIME_PERIOD] >= first, t.c[TIME_PERIOD] < after)
         return and_(accounts, t.c[WINDOW_START] == start, t.c[WINDOW_END] == end)
 
-    def _row(
+    def _tuples(
         self,
-        row: Mapping[str, Any],
-        index: int,
+        rows: Iterable[Mapping[str, Any]],
         start: date,
         end: date,
         complete_through: date | None,
-        loaded_at: datetime,
-    ) -> tuple[Any, ...]:
-        values: list[Any] = []
-        for column in self.columns:
-            value = row.get(column.name)
-            if value is None and column.name in self.key:
-                if column.kind != "text":
-                    raise ValueError(f"row {index}: key column {column.name} is empty")
-                value = ""  # Microsoft's "--" in a text key: stored as '' (a key cannot be NULL)
-            values.append(value)
-        if self.period_kind is None:
-            day = end
-            values += [start, end]
-        else:
-            period = row.get(TIME_PERIOD)
-            day = _day(period) if isinstance(period, date) else None
-            if day is None or not start <= day <= end:
-                raise ValueError(
-                    f"row {index}: {TIME_PERIOD} {period!r} is outside the window {start}..{end} "
-                    "(nothing was written)"
-                )
-        values += [loaded_at, complete_through is not None and day <= complete_through]
-        return tuple(values)
+        counted: _Counter,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Each row as a tuple of the report columns plus ``msads_is_complete``, checked on the way."""
+        names = self._names
+        text_keys = [i for i, c in enumerate(self.columns) if c.name in self.key and c.kind == "text"]
+        other_keys = [i for i, c in enumerate(self.columns) if c.name in self.key and c.kind != "text"]
+        period = names.index(TIME_PERIOD) if self.period_kind is not None else None
+        whole_window = complete_through is not None and end <= complete_through
+        for index, row in enumerate(rows):
+            values = [row.get(n) for n in names]
+            for i in text_keys:
+                if values[i] is None:
+                    values[i] = ""  # Microsoft's "--" in a text key: stored as '' (a key cannot be NULL)
+            for i in other_keys:
+                if values[i] is None:
+                    raise ValueError(f"row {index}: key column {names[i]} is empty")
+            if period is None:
+                complete = whole_window
+            else:
+                value = values[period]
+                day = value.date() if isinstance(value, datetime) else value
+                if not isinstance(day, date) or not start <= day <= end:
+                    raise ValueError(
+                        f"row {index}: {TIME_PERIOD} {value!r} is outside the window {start}..{end} "
+                        "(nothing was written)"
+                    )
+                complete = complete_through is not None and day <= complete_through
+            counted.complete += complete
+            values.append(complete)
+            yield tuple(values)
 
     def _check_columns(self, conn: Connection) -> None:
         existing = column_names(conn, self.table)
@@ -375,6 +387,12 @@ class ReportTableWriter:
                 + ". Write this column set to a new table (table=...), or rename/drop the old table; "
                 "columns of one table must not change between runs"
             )
+
+
+class _Counter:
+    """Rows counted while they stream past (``msads_is_complete`` true)."""
+
+    complete = 0
 
 
 def _account_ids(account_ids: Sequence[int]) -> list[int]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Database
+from msads_warehouse_helpers import Database
 
 from airflow_provider_msads.warehouse.reports import (
     IS_COMPLETE,
@@ -60,11 +60,17 @@ def daily_rows(accounts: list[int], start: date, days: int, *, salt: int = 0) ->
     return rows
 
 
-def writer(db: Database, columns: tuple[ReportColumn, ...] = DAILY, key: tuple[str, ...] = DAILY_KEY) -> ReportTableWriter:
-    return ReportTableWriter(db.engine, db.table, db.schema, columns, key, batch_size=7, fast_path=db.fast_path)
+def writer(
+    db: Database, columns: tuple[ReportColumn, ...] = DAILY, key: tuple[str, ...] = DAILY_KEY
+) -> ReportTableWriter:
+    return ReportTableWriter(
+        db.engine, db.table, db.schema, columns, key, batch_size=7, fast_path=db.fast_path
+    )
 
 
-def load(db: Database, rows: Any, accounts: list[int], start: date, end: date, **kwargs: Any) -> ReportWriteStats:
+def load(
+    db: Database, rows: Any, accounts: list[int], start: date, end: date, **kwargs: Any
+) -> ReportWriteStats:
     kwargs.setdefault("complete_through", end)
     kwargs.setdefault("loaded_at", LOADED)
     w = kwargs.pop("writer", None) or writer(db)
@@ -75,7 +81,7 @@ def snapshot(db: Database, w: ReportTableWriter | None = None) -> list[dict[str,
     w = w or writer(db)
     t = w.table
     with db.engine.connect() as c:
-        rows = c.execute(sa.select(t).order_by(*(t.c[k] for k in t.primary_key.columns.keys())))
+        rows = c.execute(sa.select(t).order_by(*t.primary_key.columns))
         out = []
         for r in rows:
             row = dict(r._mapping)
@@ -94,7 +100,9 @@ def expected(rows: list[dict[str, Any]], complete_through: date | None = None) -
 
 def test_first_load_creates_a_typed_table_and_stores_rows_exactly(db: Database) -> None:
     rows = daily_rows([11, 12], D1, 3)
-    stats = load(db, iter(rows), [11, 12], D1, D1 + timedelta(days=2), complete_through=D1 + timedelta(days=1))
+    stats = load(
+        db, iter(rows), [11, 12], D1, D1 + timedelta(days=2), complete_through=D1 + timedelta(days=1)
+    )
     assert stats == ReportWriteStats(deleted=0, inserted=18, complete=12)
     assert snapshot(db) == expected(rows, D1 + timedelta(days=1))
 
@@ -142,7 +150,14 @@ def test_failure_mid_load_keeps_the_previous_contents(db: Database) -> None:
 def test_restatement_finds_the_first_incomplete_day(db: Database) -> None:
     w = writer(db)
     assert w.earliest_incomplete_day([11], D1) is None  # no table yet
-    load(db, daily_rows([11, 12], D1, 7), [11, 12], D1, D1 + timedelta(days=6), complete_through=D1 + timedelta(days=4))
+    load(
+        db,
+        daily_rows([11, 12], D1, 7),
+        [11, 12],
+        D1,
+        D1 + timedelta(days=6),
+        complete_through=D1 + timedelta(days=4),
+    )
     assert w.earliest_incomplete_day([11, 12], D1) == D1 + timedelta(days=5)
     assert w.earliest_incomplete_day([99], D1) is None
     # The next run re-pulls days 5-6, now complete.
@@ -169,7 +184,14 @@ def test_hourly_report_replaces_whole_days(db: Database) -> None:
 
     load(db, hours(D1, 24, 1) + hours(D1 + timedelta(days=1), 24, 1), [5], D1, D1 + timedelta(days=1),
          complete_through=D1, writer=w)  # fmt: skip
-    stats = load(db, hours(D1 + timedelta(days=1), 10, 2), [5], D1 + timedelta(days=1), D1 + timedelta(days=1), writer=w)
+    stats = load(
+        db,
+        hours(D1 + timedelta(days=1), 10, 2),
+        [5],
+        D1 + timedelta(days=1),
+        D1 + timedelta(days=1),
+        writer=w,
+    )
     assert stats == ReportWriteStats(deleted=24, inserted=10, complete=10)
     rows = snapshot(db, w)
     assert len(rows) == 34 and sum(r["Clicks"] for r in rows) == 24 + 20
@@ -177,7 +199,11 @@ def test_hourly_report_replaces_whole_days(db: Database) -> None:
     assert w.earliest_incomplete_day([5], D1) is None
 
 
-SUMMARY = (ReportColumn("AccountId", "integer"), ReportColumn("Network", "text"), ReportColumn("Spend", "decimal"))
+SUMMARY = (
+    ReportColumn("AccountId", "integer"),
+    ReportColumn("Network", "text"),
+    ReportColumn("Spend", "decimal"),
+)
 
 
 def test_summary_report_rows_belong_to_their_window(db: Database) -> None:
@@ -238,7 +264,7 @@ def test_bad_input_is_refused_before_any_sql(db: Database) -> None:
         ReportColumn("Spend", "money")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="AccountId"):
         ReportTableWriter(db.engine, "t", None, DAILY, ("TimePeriod",))
-    with pytest.raises(ValueError, match="end .* before start"):
+    with pytest.raises(ValueError, match=r"end .* before start"):
         load(db, [], [11], D1, D1 - timedelta(days=1))
     with pytest.raises(ValueError, match="account_ids"):
         load(db, [], [], D1, D1)
@@ -261,7 +287,8 @@ def test_column_types_and_primary_key(db: Database) -> None:
         return
     types = dict(
         db.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = :t", {"t": db.table}
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = :t",
+            {"t": db.table},
         )
     )
     names = ("AccountId", "TimePeriod", "DeviceType", "AccountName", "Spend")

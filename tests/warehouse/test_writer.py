@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Database, expected_value
+from msads_warehouse_helpers import Database, expected_value
 
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
 from airflow_provider_msads.warehouse import AccountTableWriter, WriteStats
@@ -122,7 +122,8 @@ def test_vanished_accounts_are_flagged_and_can_come_back(
     stats = write(db, kept, T1)
     assert stats == WriteStats(seen=7, inserted=0, updated=0, unchanged=7, vanished=3)
     assert db.snapshot() == sorted(
-        expected_rows(db, kept, T0, T1) + expected_rows(db, gone, T0, T0, active=False), key=lambda r: r["account_id"]
+        expected_rows(db, kept, T0, T1) + expected_rows(db, gone, T0, T0, active=False),
+        key=lambda r: r["account_id"],
     )
 
     # Still gone: nothing newly vanished, the flag stays false and last_seen_at stays at T0.

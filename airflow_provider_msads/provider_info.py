@@ -1,86 +1,32 @@
 """Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point.
 
-This module is imported by Airflow's ProvidersManager on every start: keep it free of imports.
-It is also the single source of the connection form: Airflow 3.2+ reads ``conn-fields`` and
-``ui-field-behaviour`` from here; the hook builds its legacy (Airflow 3.1) form from the same data.
+This module is imported by Airflow's ProvidersManager on every start: it imports only the field table
+(:mod:`airflow_provider_msads.client.connection_fields`, itself import-free). Airflow 3.2+ reads the
+connection form (``conn-fields``, ``ui-field-behaviour``) from here; the hook builds its legacy (Airflow
+3.1) form from the same table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-CONNECTION_TYPE = "msads"
+from airflow_provider_msads.client.connection_fields import CONNECTION_TYPE, FIELDS
+
+__all__ = [
+    "CONNECTION_TYPE",
+    "CONN_FIELDS",
+    "HOOK_CLASS_NAME",
+    "HOOK_NAME",
+    "UI_FIELD_BEHAVIOUR",
+    "get_provider_info",
+]
+
 HOOK_NAME = "Microsoft Advertising"
 HOOK_CLASS_NAME = "airflow_provider_msads.hooks.msads.MicrosoftAdsHook"
 
-_SECRET: dict[str, Any] = {"type": ["string", "null"], "format": "password"}
-# The 3.3 React form shows a field's ``examples`` as suggestions; ui-field-behaviour placeholders
-# reach only the standard fields there.
-_EMULATOR_URL: dict[str, Any] = {"type": ["string", "null"], "examples": ["http://127.0.0.1:8765"]}
-
+#: provider-info ``conn-fields``: one entry per row of the field table.
 CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "developer_token": {
-        "label": "Developer token",
-        "description": "From the Microsoft Advertising Developer Portal (developers.ads.microsoft.com). "
-        "Sandbox uses the universal token BBD37VB98.",
-        "schema": _SECRET,
-    },
-    "client_secret": {
-        "label": "Client secret",
-        "description": "Secret of your Entra ID app registration (platform 'Web'). Needed on servers: a "
-        "refresh token from a public (desktop) client is bound to the device that created it.",
-        "schema": _SECRET,
-    },
-    "environment": {
-        "label": "Environment",
-        "description": "production or sandbox. Sandbox has its own accounts, hosts, scope and developer token.",
-        "schema": {"type": ["string", "null"], "enum": ["production", "sandbox"], "default": "production"},
-    },
-    "tenant": {
-        "label": "Tenant",
-        "description": "Entra ID tenant for the token endpoint: 'common' (default), 'consumers', "
-        "your tenant GUID or domain.",
-        "schema": {"type": ["string", "null"], "examples": ["common", "organizations", "consumers"]},
-    },
-    "customer_id": {
-        "label": "Default customer ID",
-        "description": "Optional. Numeric CustomerId sent with account-scoped calls; discovery does not need it.",
-        "schema": {"type": ["string", "null"], "pattern": "^[0-9]*$"},
-    },
-    "account_id": {
-        "label": "Default account ID",
-        "description": "Optional. Numeric AccountId (not the account number like 'F12345') sent as "
-        "CustomerAccountId.",
-        "schema": {"type": ["string", "null"], "pattern": "^[0-9]*$"},
-    },
-    "transport": {
-        "label": "API transport",
-        "description": "rest (default) or soap. The SOAP API is switched off on 2027-01-31.",
-        "schema": {"type": ["string", "null"], "enum": ["rest", "soap"], "default": "rest"},
-    },
-    "scope": {
-        "label": "OAuth scope override",
-        "description": "Leave empty. Only for tokens consented with a legacy scope such as ads.manage.",
-        "schema": {
-            "type": ["string", "null"],
-            "examples": [
-                "https://ads.microsoft.com/msads.manage offline_access",
-                "https://ads.microsoft.com/ads.manage offline_access",
-            ],
-        },
-    },
-    "auth_base_url": {
-        "label": "Identity platform URL override",
-        "description": "Leave empty for Microsoft. Replaces https://login.microsoftonline.com (e.g. the bundled "
-        "emulator). Must be https unless it points at a loopback address.",
-        "schema": _EMULATOR_URL,
-    },
-    "api_base_url": {
-        "label": "API URL override",
-        "description": "Leave empty for Microsoft. Replaces every Microsoft Advertising service host (emulator "
-        "or proxy). Must be https unless it points at a loopback address.",
-        "schema": _EMULATOR_URL,
-    },
+    f.name: {"label": f.label, "description": f.description, "schema": f.json_schema()} for f in FIELDS
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -89,16 +35,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "00000000-0000-0000-0000-000000000000 (Application (client) ID)",
         "password": "M.C5... (run `msads-auth` to obtain it)",
-        "developer_token": "e.g. 1A2B3C4D5E6F7G8H",
-        "client_secret": "client secret value (not its ID)",
-        "environment": "production",
-        "tenant": "common",
-        "customer_id": "e.g. 123456789",
-        "account_id": "e.g. 987654321",
-        "transport": "rest",
-        "scope": "https://ads.microsoft.com/msads.manage offline_access",
-        "auth_base_url": "http://127.0.0.1:8765 (emulator)",
-        "api_base_url": "http://127.0.0.1:8765 (emulator)",
+        **{f.name: f.placeholder for f in FIELDS if f.placeholder},
     },
 }
 

@@ -84,6 +84,10 @@ def _route(request: Request) -> str:
     path = request.path.rstrip("/")
     if path.endswith("/token"):
         return "token"
+    if path.lower().endswith("/generatereport/poll"):
+        return "PollGenerateReport"
+    if path.lower().endswith("/generatereport/submit"):
+        return "SubmitGenerateReport"
     return {
         "user/query": "GetUser",
         "accounts/search": "SearchAccounts",
@@ -98,12 +102,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
+        "--report-pending-polls", type=int, default=1, help="Poll answers Pending this often per report"
+    )
+    parser.add_argument(
         "--watch-stdin", action="store_true", help="stop when stdin closes (the parent benchmark died)"
     )
     args = parser.parse_args()
 
     started = time.perf_counter()
-    emu = Emulator(accounts=args.accounts, seed=args.seed)
+    emu = Emulator(accounts=args.accounts, seed=args.seed, report_pending_polls=args.report_pending_polls)
     app = BenchApp(emu)
     server = ServerThread(app, args.host, 0)
     # The Emulator's helpers (connection_extra, airflow_conn_json) read the URL from its own server slot.

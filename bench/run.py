@@ -41,7 +41,7 @@ PYTHON = sys.executable
 IMPLS = ("rest", "raw-json", "soap", "raw-lxml")
 FLOOR = {"rest": "raw-json", "soap": "raw-lxml"}
 DBS = ("sqlite", "postgresql", "mysql", "duckdb")
-SECTIONS = ("discovery", "warehouse", "reports", "tokens", "import")
+SECTIONS = ("discovery", "warehouse", "reports", "tokens", "import", "triggerer")
 IMPORT_MODES = ("airflow", "package", "hook", "dags-baseline", "dags")
 PAGE_SIZE = 1000
 
@@ -78,6 +78,8 @@ class Config:
     concurrency: int
     import_runs: int
     output_dir: Path | None
+    trigger_count: int = 1000
+    trigger_interval: float = 30.0
     seed: int = 8
 
 
@@ -165,11 +167,11 @@ def machine_facts() -> dict[str, Any]:
 class EmulatorProcess:
     """``bench/emulator_server.py`` in its own process, with its stats endpoint and CPU counters."""
 
-    def __init__(self, accounts: int, seed: int) -> None:
+    def __init__(self, accounts: int, seed: int, *extra: str) -> None:
         self.proc = subprocess.Popen(
             [
                 *(PYTHON, str(BENCH / "emulator_server.py")),
-                *("--accounts", str(accounts), "--seed", str(seed), "--watch-stdin"),
+                *("--accounts", str(accounts), "--seed", str(seed), "--watch-stdin", *extra),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -737,6 +739,203 @@ def bench_import(cfg: Config, report: Report) -> None:
     )
 
 
+# -- triggerer ---------------------------------------------------------------------------------------
+
+TRIGGER_DAG = "msads_bench_triggerer"
+TARGET_TRIGGERER_RSS_MB = 150.0
+TARGET_TRIGGERER_CPU_PCT = 10.0
+
+
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.Error):
+        return [proc, *proc.children(recursive=True)]
+    return []
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in _tree(proc):
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def _tree_cpu(proc: psutil.Process) -> float:
+    total = 0.0
+    for p in _tree(proc):
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _submit_reports(emu: EmulatorProcess, count: int) -> list[str]:
+    """``count`` AccountPerformance requests, as the operator submits them before deferring."""
+    from datetime import date, timedelta
+
+    from airflow_provider_msads.client import MicrosoftAdsClient
+    from airflow_provider_msads.client.reporting import ReportRequest
+    from airflow_provider_msads.client.settings import ConnectionSettings
+    from airflow_provider_msads.client.token_cache import MemoryTokenStore
+
+    conn = emu.conn
+    settings = ConnectionSettings.from_connection_fields(
+        login=conn["login"], password=conn["password"], extra=conn["extra"]
+    )
+    day = date.today() - timedelta(days=2)
+    with MicrosoftAdsClient.from_settings(settings, token_store=MemoryTokenStore()) as client:
+        account_ids = [a.id for a in client.discover_accounts()]
+        request = ReportRequest(
+            report="AccountPerformance",
+            columns=["TimePeriod", "AccountId", "Impressions", "Clicks", "Spend"],
+            aggregation="Daily",
+            start=day,
+            end=day,
+            account_ids=account_ids,
+        )
+        return [client.submit_report(request) for _ in range(count)]
+
+
+def bench_triggerer(cfg: Config, report: Report) -> None:
+    """N deferred report polls on one real ``airflow triggerer``: added RSS and CPU at steady state."""
+    sys.path.insert(0, str(REPO / "tests" / "scale"))
+    from msads_scale_cluster import Cluster, service_problem
+
+    n, interval = cfg.trigger_count, cfg.trigger_interval
+    window = 3 * interval
+    report.add("", f"## Triggerer: {n:,} deferred report polls on one `airflow triggerer`", "")
+    problem = service_problem()
+    if problem is not None:
+        report.add(f"Not measured: {problem}.")
+        report.target("triggerer added RSS", None, problem)
+        return
+    root = Path(tempfile.mkdtemp(prefix="msads-bench-triggerer-"))
+    data: dict[str, Any] = {"triggers": n, "poll_interval": interval, "window": window}
+    try:
+        with EmulatorProcess(5, cfg.seed, "--report-pending-polls", str(10**9)) as emu:
+            ids = _submit_reports(emu, n)
+            deadline = time.time() + 3600
+            kwargs = [
+                {
+                    "msads_conn_id": "msads_default",
+                    "report_request_ids": [rid],
+                    "deadline": deadline,
+                    "poll_interval": float(interval),
+                    "max_poll_interval": float(interval),
+                    "poll_factor": 1.0,
+                }
+                for rid in ids
+            ]
+            dag = BENCH / "dags" / f"{TRIGGER_DAG}.py"
+            spec = root / f"{TRIGGER_DAG}.json"
+            spec.write_text(json.dumps(kwargs))
+            cluster = Cluster(
+                root / "cluster",
+                dag_files=[dag, spec],
+                connections={"msads_default": json.dumps(emu.conn)},
+                workers=0,
+                warehouse_conn_id=None,
+                api_workers=1,
+                env={
+                    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(n + 10),
+                    "AIRFLOW__CORE__PARALLELISM": str(n + 10),
+                },
+            )
+            with cluster:
+                cluster.wait_for_dags([TRIGGER_DAG])
+                triggerer = psutil.Process(cluster.machine("triggerer").pid)
+                time.sleep(10)  # let start-up settle
+                idle_cpu0, idle_t0 = _tree_cpu(triggerer), time.monotonic()
+                time.sleep(interval)
+                idle_pct = 100 * (_tree_cpu(triggerer) - idle_cpu0) / (time.monotonic() - idle_t0)
+                rss_before = _tree_rss(triggerer)
+                started = time.monotonic()
+                cluster.trigger(TRIGGER_DAG)
+
+                def running() -> bool:
+                    rows = cluster.sql("SELECT COUNT(*) FROM trigger WHERE triggerer_id IS NOT NULL")
+                    return int(rows[0][0]) >= n
+
+                cluster.wait_for(running, f"{n} triggers to run on the triggerer", 600, interval=1.0)
+                loaded = time.monotonic() - started
+                polls0 = emu.stats()["app_calls"].get("PollGenerateReport", 0)
+                cluster.wait_for(
+                    lambda: emu.stats()["app_calls"].get("PollGenerateReport", 0) - polls0 >= n,
+                    "every trigger to poll once",
+                    interval * 3 + 120,
+                    interval=1.0,
+                )
+                cpu0, t0 = _tree_cpu(triggerer), time.monotonic()
+                polls0 = emu.stats()["app_calls"].get("PollGenerateReport", 0)
+                time.sleep(window)
+                elapsed = time.monotonic() - t0
+                cpu_pct = 100 * (_tree_cpu(triggerer) - cpu0) / elapsed
+                polls = emu.stats()["app_calls"].get("PollGenerateReport", 0) - polls0
+                rss_after = _tree_rss(triggerer)
+                states = cluster.sql(
+                    "SELECT state, COUNT(*) FROM task_instance WHERE dag_id = %s GROUP BY state",
+                    (TRIGGER_DAG,),
+                )
+                grants = emu.stats()["grants"]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    added_mb = (rss_after - rss_before) / 1e6
+    data.update(
+        {
+            "load_seconds": round(loaded, 1),
+            "rss_before_mb": round(rss_before / 1e6, 1),
+            "rss_after_mb": round(rss_after / 1e6, 1),
+            "added_rss_mb": round(added_mb, 1),
+            "cpu_pct_of_one_core": round(cpu_pct, 2),
+            "idle_cpu_pct": round(idle_pct, 2),
+            "polls_in_window": polls,
+            "polls_per_second": round(polls / elapsed, 1),
+            "task_states": {str(k): int(v) for k, v in states},
+            "token_grants": grants,
+        }
+    )
+    report.data["triggerer"] = data
+    report.add(
+        *table(
+            (
+                "triggers",
+                "poll interval",
+                "loaded in",
+                "RSS before → after",
+                "added RSS",
+                "CPU (window)",
+                "idle CPU",
+                "polls/s",
+            ),
+            [
+                [
+                    f"{n:,}",
+                    f"{interval:g} s",
+                    f"{loaded:.0f} s",
+                    f"{rss_before / 1e6:.0f} → {rss_after / 1e6:.0f} MB",
+                    f"{added_mb:.0f} MB",
+                    f"{cpu_pct:.1f}% of one core ({window:g} s)",
+                    f"{idle_pct:.1f}%",
+                    f"{polls / elapsed:.1f}",
+                ]
+            ],
+        ),
+        "",
+        f"RSS and CPU are the `airflow triggerer` process tree (supervisor + trigger runner); task states "
+        f"during the window: {data['task_states']}; token grants by the emulator: {grants}.",
+    )
+    report.target(
+        f"triggerer added RSS < {TARGET_TRIGGERER_RSS_MB:.0f} MB ({n:,} triggers)",
+        added_mb < TARGET_TRIGGERER_RSS_MB,
+        f"{added_mb:.0f} MB",
+    )
+    report.target(
+        f"triggerer CPU < {TARGET_TRIGGERER_CPU_PCT:.0f}% of one core ({n:,} triggers, {interval:g} s polls)",
+        cpu_pct < TARGET_TRIGGERER_CPU_PCT,
+        f"{cpu_pct:.1f}%",
+    )
+
+
 # -- main ----------------------------------------------------------------------------------------------
 
 
@@ -755,6 +954,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--token-spawn", type=int, help="fresh interpreters for the token test (default 20)")
     parser.add_argument("--concurrency", type=int, default=8, help="token processes at a time (default 8)")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import mode (default 7)")
+    parser.add_argument("--triggers", type=int, help="deferred report polls on the triggerer (default 1000)")
+    parser.add_argument("--trigger-interval", type=float, help="their poll interval in s (default 30)")
     parser.add_argument("--output-dir", type=Path, default=BENCH / "results", help="where latest.md/.json go")
     parser.add_argument("--no-write", action="store_true", help="print only, write no result files")
     args = parser.parse_args(argv)
@@ -784,6 +985,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         concurrency=args.concurrency,
         import_runs=args.import_runs or (1 if quick else 7),
         output_dir=None if args.no_write else args.output_dir,
+        trigger_count=args.triggers or (100 if quick else 1000),
+        trigger_interval=args.trigger_interval or (5.0 if quick else 30.0),
     )
 
 
@@ -793,6 +996,7 @@ SECTION_RUNNERS: dict[str, Callable[[Config, Report], None]] = {
     "reports": bench_reports,
     "tokens": bench_tokens,
     "import": bench_import,
+    "triggerer": bench_triggerer,
 }
 
 

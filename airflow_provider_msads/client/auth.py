@@ -13,7 +13,6 @@ line or an exception message: server text is scrubbed of them before it is quote
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -25,10 +24,12 @@ from urllib.parse import urlencode
 import httpx
 import tenacity
 
+from airflow_provider_msads.client import signin_errors
 from airflow_provider_msads.client.environments import Endpoints
 from airflow_provider_msads.client.errors import AuthError, TerminalAuthError, TransientAuthError
 from airflow_provider_msads.client.protocols import StoredRefreshToken, TokenStore
 from airflow_provider_msads.client.settings import ConnectionSettings
+from airflow_provider_msads.client.signin_errors import aadsts_code
 from airflow_provider_msads.client.token_cache import (
     AccessTokenCache,
     CachedAccessToken,
@@ -43,7 +44,10 @@ log = logging.getLogger(__name__)
 REFRESH_TOKEN_LIFETIME_DAYS = 90.0
 REFRESH_TOKEN_WARN_AFTER_DAYS = 75.0
 _MAX_EXPIRES_IN = 24 * 3600  # an access token claiming to live longer than a day is not credible
-_RECONSENT = "run `msads-auth` to re-consent and store the new refresh token as the connection password"
+_RECONSENT = (
+    "run `msads-auth` (or Plugins → Microsoft Advertising → Connect) to re-consent and store the new "
+    "refresh token as the connection password"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,107 +100,6 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
 
 # --- error classification -------------------------------------------------------------------------
 
-_TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
-
-# error field -> (one-line cause, fix): used when the AADSTS code is unknown or absent.
-_ERROR_HINTS: dict[str, tuple[str, str]] = {
-    "invalid_grant": ("refresh token expired, revoked or not valid for this app/scope", _RECONSENT),
-    "invalid_client": (
-        "client authentication failed",
-        "check client_id and the client_secret VALUE (not its id) in the connection",
-    ),
-    "unauthorized_client": (
-        "the app is not allowed to use this grant in this tenant",
-        "check client_id and tenant, and that the app registration allows Microsoft Advertising",
-    ),
-    "invalid_scope": (
-        "the requested scope is invalid",
-        "remove the scope override or use https://ads.microsoft.com/msads.manage offline_access",
-    ),
-    "interaction_required": ("the user must sign in interactively (MFA or consent)", _RECONSENT),
-    "consent_required": ("the user has not consented to this app", _RECONSENT),
-    "login_required": ("the user must sign in again", _RECONSENT),
-    "access_denied": ("the user or an admin denied access", _RECONSENT),
-    "invalid_request": (
-        "the token request was rejected as malformed",
-        "check client_id, client_secret (public clients must not send one) and scope",
-    ),
-    "unsupported_grant_type": (
-        "the identity platform refused the grant type",
-        "check auth_base_url points at a Microsoft identity platform v2.0 endpoint",
-    ),
-    "invalid_resource": (
-        "the target resource is not configured for this tenant",
-        "check the scope and that Microsoft Advertising is enabled for the tenant",
-    ),
-}
-
-# AADSTS code -> (one-line cause, fix): more precise than the error field where Microsoft documents it.
-_AADSTS_HINTS: dict[int, tuple[str, str]] = {
-    70008: ("refresh token expired or revoked", _RECONSENT),
-    700082: ("refresh token expired after inactivity (unused for about 90 days)", _RECONSENT),
-    700084: ("refresh token of a single-page app reached its fixed lifetime", _RECONSENT),
-    70043: ("refresh token expired under a Conditional Access sign-in-frequency policy", _RECONSENT),
-    50173: ("refresh token revoked (password change, or revoked by the user or an admin)", _RECONSENT),
-    70000: (
-        "refresh token not valid for the requested scope (a sandbox token used against production, or the "
-        "reverse, looks exactly like this)",
-        "check the connection's environment matches where the token was obtained, or " + _RECONSENT,
-    ),
-    65001: ("the user has not consented to this app", _RECONSENT),
-    65004: ("the user declined consent", _RECONSENT + " and accept the consent screen"),
-    50076: ("multi-factor authentication is now required", _RECONSENT),
-    50078: ("multi-factor authentication has expired", _RECONSENT),
-    50079: ("the user must enrol in multi-factor authentication", _RECONSENT),
-    90072: (
-        "the account does not exist in the tenant it signed into",
-        _RECONSENT + " with the right account",
-    ),
-    70002: (
-        "client secret is wrong",
-        "put the secret VALUE from Entra 'Certificates & secrets' in client_secret",
-    ),
-    7000215: (
-        "client secret is wrong",
-        "put the secret VALUE from Entra 'Certificates & secrets' in client_secret",
-    ),
-    7000222: ("client secret expired", "create a new client secret in Entra and update client_secret"),
-    7000218: (
-        "the app is a confidential (Web) client and needs its client secret",
-        "set the connection extra client_secret",
-    ),
-    700025: (
-        "the app is a public client, so no client secret may be sent",
-        "remove client_secret from the connection (servers should use a Web app with a secret)",
-    ),
-    700016: (
-        "application not found in the tenant",
-        "check client_id (a GUID, not an old Live SDK id) and tenant",
-    ),
-    50194: (
-        "the app is single-tenant, so /common cannot be used",
-        "set the connection extra tenant to its tenant id",
-    ),
-    50011: (
-        "redirect URI not registered for the app",
-        "register the redirect URI msads-auth printed, in Entra",
-    ),
-    50196: (
-        "the identity platform detected a request loop (too many identical token requests)",
-        "stop retrying and check that tokens are cached (one shared access token per connection)",
-    ),
-    70011: (
-        "the requested scope is invalid",
-        "remove the scope override or use https://ads.microsoft.com/msads.manage offline_access",
-    ),
-    650052: (
-        "Microsoft Advertising is not enabled for the tenant",
-        "add and enable at least one admin user of the tenant in Microsoft Advertising",
-    ),
-    54005: ("authorization code already redeemed", "run `msads-auth` again"),
-}
-
-_AADSTS_RE = re.compile(r"AADSTS(\d+)")
 _MAX_QUOTE = 200
 
 
@@ -241,21 +144,20 @@ def _classify(
     code: int | None = None
     if isinstance(codes, list) and codes and isinstance(codes[0], int):
         code = codes[0]
-    elif (match := _AADSTS_RE.search(description or "")) is not None:
-        code = int(match.group(1))
+    else:
+        code = aadsts_code(description)
     trace_id = body.get("trace_id") if isinstance(body.get("trace_id"), str) else None
     correlation_id = body.get("correlation_id") if isinstance(body.get("correlation_id"), str) else None
 
-    transient = (error in _TRANSIENT_ERRORS or status >= 500 or status == 429) and error not in _ERROR_HINTS
-    if code == 50196:  # a loop detected by the server must stop us, not be retried
-        transient = False
-    if code is not None and code in _AADSTS_HINTS:
-        cause, fix = _AADSTS_HINTS[code]
-    elif error in _ERROR_HINTS:
-        cause, fix = _ERROR_HINTS[error]
-    elif transient:
+    problem = signin_errors.lookup(error=error, code=code)
+    if problem is not None:
+        transient = problem.transient
+        _, cause, fix = problem.render(reconsent=_RECONSENT)
+    elif status >= 500 or status == 429:
+        transient = True
         cause, fix = "the identity platform is temporarily unavailable", "retried with backoff"
     else:
+        transient = False
         cause, fix = "the token request was refused", "see the server message; " + _RECONSENT
     if error == "invalid_grant" and public_client and code not in (70008, 700082, 50173):
         fix += (

@@ -47,7 +47,12 @@ from airflow_provider_msads.client.transport import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from airflow_provider_msads.client.protocols import TokenStore
+    from airflow_provider_msads.client.reporting.protocol import ReportStatus
+    from airflow_provider_msads.client.reporting.request import ReportRequest
+    from airflow_provider_msads.client.reporting.service import Report, ReportingOptions, ReportingService
     from airflow_provider_msads.client.settings import ConnectionSettings
     from airflow_provider_msads.client.token_cache import AccessTokenCache
 
@@ -82,6 +87,7 @@ class MicrosoftAdsClient:
     :param timeout: per-request timeout (seconds or ``httpx.Timeout``); the client default when None.
     :param max_response_bytes: cap on one response body; larger bodies raise ResponseTooLargeError.
     :param sleep: how retries wait (tests may record the waits instead of sleeping).
+    :param reporting: report polling/download bounds (``ReportingOptions`` defaults when None).
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class MicrosoftAdsClient:
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] | None = None,
+        reporting: ReportingOptions | None = None,
     ) -> None:
         if not isinstance(developer_token, str) or not developer_token.strip():
             raise ConfigurationError(
@@ -129,6 +136,11 @@ class MicrosoftAdsClient:
             max_response_bytes=max_response_bytes,
             sleep=sleep if sleep is not None else time.sleep,
         )
+        # Reporting is REST-only whatever ``transport`` says: its runner is built on first use.
+        self._reporting_args = (auth, developer_token.strip(), request_timeout, max_response_bytes)
+        self._reporting_options = reporting
+        self._reporting: ReportingService | None = None
+        self._sleep = sleep if sleep is not None else time.sleep
 
     @classmethod
     def from_settings(
@@ -139,19 +151,26 @@ class MicrosoftAdsClient:
         access_token_cache: AccessTokenCache | None = None,
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
+        auth: AccessTokenProvider | None = None,
     ) -> MicrosoftAdsClient:
-        """Build auth and client from validated connection settings, sharing one httpx.Client."""
+        """Build auth and client from validated connection settings, sharing one httpx.Client.
+
+        The one way from a connection to a client: the hook and the UI's Connect page both use it.
+        :param auth: use this access-token provider instead of refreshing ``settings.refresh_token``
+            (the Connect page passes the access token issued at sign-in).
+        """
         from airflow_provider_msads.client.auth import RefreshTokenAuth
 
         owned = http is None
         http_client = http if http is not None else new_http_client(DEFAULT_TIMEOUT)
         try:
-            auth = RefreshTokenAuth.from_settings(
-                settings,
-                http=http_client,
-                token_store=token_store,
-                access_token_cache=access_token_cache,
-            )
+            if auth is None:
+                auth = RefreshTokenAuth.from_settings(
+                    settings,
+                    http=http_client,
+                    token_store=token_store,
+                    access_token_cache=access_token_cache,
+                )
             client = cls(
                 auth=auth,
                 developer_token=settings.developer_token,
@@ -288,6 +307,66 @@ class MicrosoftAdsClient:
             yield from self._search(plan, query, dedupe=True, with_customer_names=with_customer_names)
 
         return generate()
+
+    # -- reporting (REST only) ------------------------------------------------------------------
+
+    def run_report(self, request: ReportRequest) -> AbstractContextManager[Report]:
+        """Submit -> poll -> download a report; a context manager yielding the :class:`Report`.
+
+        More than 1,000 accounts become several requests (all submitted first), rows merged in order.
+        The downloaded files live in a temporary directory until the ``with`` block ends::
+
+            with client.run_report(request) as report:
+                for row in report: ...
+        """
+        return self._reporting_service().run(request)
+
+    def submit_report(self, request: ReportRequest) -> str:
+        """SubmitGenerateReport for ONE request of at most 1,000 accounts; returns the ReportRequestId."""
+        return self._reporting_service().submit(request)
+
+    def poll_report(self, report_request_id: str) -> ReportStatus:
+        """PollGenerateReport once: Pending, Success (with the download URL or None) or Error."""
+        return self._reporting_service().poll(report_request_id)
+
+    def download_report(
+        self, report_request_id: str, status: ReportStatus, request: ReportRequest | None = None
+    ) -> AbstractContextManager[Report]:
+        """Download a Success status's file without API headers; a context manager yielding the Report.
+
+        An expired URL is refreshed by polling again; Success without a URL gives an empty Report. Pass
+        the ``request`` when you have it: its columns and aggregation are then checked against the file.
+        """
+        return self._reporting_service().download(report_request_id, status, request)
+
+    def _reporting_service(self) -> ReportingService:
+        if self._reporting is None:
+            from airflow_provider_msads.client.reporting.protocol import ReportingCodec
+            from airflow_provider_msads.client.reporting.service import ReportingOptions, ReportingService
+
+            auth, developer_token, request_timeout, max_response_bytes = self._reporting_args
+            codec = ReportingCodec(self._endpoints)
+            runner = RequestRunner(
+                http=self._http,
+                codec=codec,
+                auth=auth,
+                developer_token=developer_token,
+                customer_id=self._customer_id,
+                account_id=self._account_id,
+                policy=self.retry_policy,
+                stats=self.stats,
+                timeout=request_timeout,
+                max_response_bytes=max_response_bytes,
+                sleep=self._sleep,
+            )
+            self._reporting = ReportingService(
+                runner=runner,
+                codec=codec,
+                http=self._http,
+                options=self._reporting_options or ReportingOptions(),
+                sleep=self._sleep,
+            )
+        return self._reporting
 
     # -- paging ---------------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""``msads-auth``: obtain a Microsoft Advertising refresh token with the authorization-code flow + PKCE.
+"""The consent flow behind ``msads-auth``: authorization code + PKCE, Airflow-free.
 
-Runs a one-shot listener on 127.0.0.1 for the redirect (or, with ``--no-browser``, asks you to paste
-the URL the browser was redirected to: for headless servers), redeems the code, prints the refresh
-token once plus the exact ``airflow connections add`` / ``AIRFLOW_CONN_...`` lines, or writes it into
-an existing Airflow connection (``--update-connection``; this runs outside tasks, where Airflow's ORM
-may write connections). The client secret is never printed.
+Runs a one-shot listener on 127.0.0.1 for the redirect (or asks for the URL the browser was redirected
+to: for headless servers), redeems the code, and words the ``airflow connections add`` /
+``AIRFLOW_CONN_...`` lines that show the refresh token once. The client secret is never printed. The
+command line, and writing the token into an Airflow connection, live in
+:mod:`airflow_provider_msads.consent_cli` (Airflow is not imported here).
 
 Servers need a *Web* app registration with a client secret: a refresh token obtained by a public
 (desktop) client is bound to the device that obtained it.
@@ -12,17 +12,13 @@ Servers need a *Web* app registration with a client secret: a refresh token obta
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import http.server
 import json
-import os
 import shlex
 import sys
 import threading
-import time
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import parse_qs, urlsplit
@@ -35,10 +31,11 @@ from airflow_provider_msads.client.environments import (
     SANDBOX_DEVELOPER_TOKEN,
     resolve_endpoints,
 )
-from airflow_provider_msads.client.errors import AuthError, ConfigurationError, MicrosoftAdsError
+from airflow_provider_msads.client.errors import MicrosoftAdsError
 from airflow_provider_msads.client.pkce import new_pkce_pair, new_state
 
-DEFAULT_PORT = 8765
+#: Loopback port of the redirect listener; not the emulator docs' 8765 (both may run at once).
+DEFAULT_PORT = 8400
 DEFAULT_TIMEOUT = 300.0
 _PAGE_OK = (
     b"<html><body><h1>Signed in.</h1><p>You can close this tab and return to the terminal.</p></body></html>"
@@ -254,131 +251,3 @@ def connection_instructions(options: ConsentOptions, refresh_token: str) -> str:
 def _dq(text: str) -> str:
     """Escape for inside a double-quoted shell string."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
-
-
-def update_connection(conn_id: str, refresh_token: str, *, client_id: str) -> None:
-    """Store ``refresh_token`` as the password of Airflow connection ``conn_id`` (outside tasks only).
-
-    Uses Airflow's ORM, as ``airflow connections`` does. The stored rotation chain of the old token is
-    then ignored automatically (its origin fingerprint no longer matches the connection).
-    """
-    env_name = "AIRFLOW_CONN_" + conn_id.upper()
-    if env_name in os.environ:
-        raise ConsentError(
-            f"connection {conn_id!r} is defined by the environment variable {env_name}: update it there "
-            "(the metadata database copy would be shadowed)"
-        )
-    from airflow.models.connection import Connection
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        conn = session.query(Connection).filter(Connection.conn_id == conn_id).one_or_none()
-        if conn is None:
-            raise ConsentError(
-                f"no connection {conn_id!r} in the Airflow metadata database: create it with the "
-                "`airflow connections add` line this command prints without --update-connection"
-            )
-        if conn.login and conn.login.strip() != client_id:
-            raise ConsentError(
-                f"connection {conn_id!r} belongs to client id {conn.login.strip()!r}, not {client_id!r}: "
-                "a refresh token only works with the client that obtained it"
-            )
-        conn.password = refresh_token
-        session.add(conn)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="msads-auth",
-        description="Obtain a Microsoft Advertising refresh token (authorization code + PKCE).",
-    )
-    parser.add_argument(
-        "--client-id", default=os.environ.get("MSADS_CLIENT_ID"), help="Application (client) ID"
-    )
-    parser.add_argument(
-        "--client-secret",
-        default=None,
-        help="client secret of a Web app; '-' prompts for it (default: $MSADS_CLIENT_SECRET; never printed)",
-    )
-    parser.add_argument("--environment", choices=("production", "sandbox"), default="production")
-    parser.add_argument("--tenant", default=DEFAULT_TENANT, help="tenant id or domain (default: common)")
-    parser.add_argument("--scope", default=None, help="scope override (default: the environment's)")
-    parser.add_argument("--auth-base-url", default=None, help="identity platform origin (emulator, proxy)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="loopback port (0 = any free port)")
-    parser.add_argument(
-        "--redirect-host",
-        choices=("localhost", "127.0.0.1"),
-        default="localhost",
-        help="host in the redirect URI (must match the app registration)",
-    )
-    parser.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
-    parser.add_argument(
-        "--prompt", default="select_account", help="OAuth prompt (select_account, consent, ...)"
-    )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for sign-in")
-    parser.add_argument(
-        "--conn-id", default="msads_default", help="connection id used in the printed commands"
-    )
-    parser.add_argument(
-        "--update-connection",
-        metavar="CONN_ID",
-        default=None,
-        help="write the refresh token into this existing Airflow connection instead of printing it",
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None, *, open_url: Callable[[str], object] | None = None) -> int:
-    """Entry point of ``msads-auth``; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    if not args.client_id:
-        print("msads-auth: --client-id is required (or set MSADS_CLIENT_ID)", file=sys.stderr)
-        return 2
-    secret = args.client_secret if args.client_secret is not None else os.environ.get("MSADS_CLIENT_SECRET")
-    if secret == "-":  # noqa: S105 - "-" means "prompt for it"
-        secret = getpass.getpass("Client secret (input hidden): ")
-    options = ConsentOptions(
-        client_id=args.client_id.strip(),
-        client_secret=(secret or "").strip() or None,
-        environment=args.environment,
-        tenant=args.tenant,
-        scope=args.scope,
-        auth_base_url=args.auth_base_url,
-        port=args.port,
-        redirect_host=args.redirect_host,
-        prompt=args.prompt or None,
-        timeout=args.timeout,
-        conn_id=args.update_connection or args.conn_id,
-    )
-    started = time.monotonic()
-    try:
-        with httpx.Client(timeout=30.0) as http:
-            token = obtain_token(
-                options, http=http, open_url=open_url, read_line=input if args.no_browser else None
-            )
-        if token.refresh_token is None:
-            raise ConsentError(
-                "the identity platform returned no refresh token: the scope must include offline_access"
-            )
-        if args.update_connection:
-            update_connection(args.update_connection, token.refresh_token, client_id=options.client_id)
-            print(
-                f"Connection {args.update_connection!r} now holds the new refresh token "
-                f"({time.monotonic() - started:.0f} s).",
-                file=sys.stderr,
-            )
-        else:
-            print(connection_instructions(options, token.refresh_token))
-    except (AuthError, ConsentError, ConfigurationError) as err:
-        print(f"msads-auth: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:  # the loopback port is taken, or the browser cannot be started
-        print(
-            f"msads-auth: {err}: pick another --port (0 = any free port) or use --no-browser", file=sys.stderr
-        )
-        return 1
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

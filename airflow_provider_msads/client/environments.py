@@ -21,6 +21,7 @@ TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 (a URL path, not a secr
 AUTHORIZE_PATH = "/{tenant}/oauth2/v2.0/authorize"
 CUSTOMER_MANAGEMENT_REST_PATH = "/CustomerManagement/v13/"
 CUSTOMER_MANAGEMENT_SOAP_PATH = "/Api/CustomerManagement/v13/CustomerManagementService.svc"
+REPORTING_REST_PATH = "/Reporting/v13/"
 SANDBOX_DEVELOPER_TOKEN = "BBD37VB98"  # noqa: S105 (Microsoft's public universal sandbox token)
 SOAP_SHUTDOWN_DATE = "2027-01-31"
 LEGACY_SCOPES = ("ads.manage", "bingads.manage")
@@ -34,6 +35,7 @@ class Environment:
     scope: str
     customer_management_host: str
     web_ui_host: str
+    reporting_host: str
 
 
 PRODUCTION = Environment(
@@ -41,12 +43,14 @@ PRODUCTION = Environment(
     scope="https://ads.microsoft.com/msads.manage offline_access",
     customer_management_host="https://clientcenter.api.bingads.microsoft.com",
     web_ui_host="https://ui.ads.microsoft.com",
+    reporting_host="https://reporting.api.bingads.microsoft.com",
 )
 SANDBOX = Environment(
     name="sandbox",
     scope="https://si.ads.microsoft.com/msads.manage offline_access",
     customer_management_host="https://clientcenter.api.sandbox.bingads.microsoft.com",
     web_ui_host="https://ui.si.ads.microsoft.com",
+    reporting_host="https://reporting.api.sandbox.bingads.microsoft.com",
 )
 ENVIRONMENTS: dict[str, Environment] = {env.name: env for env in (PRODUCTION, SANDBOX)}
 
@@ -63,6 +67,7 @@ class Endpoints:
     customer_management_rest_url: str  # ends with "/": join operation paths such as "User/Query"
     customer_management_soap_url: str
     is_emulated: bool  # True when an override points at a non-Microsoft host (emulator, proxy)
+    reporting_rest_url: str  # ends with "/": join "GenerateReport/Submit" / "GenerateReport/Poll"
 
 
 def get_environment(name: str) -> Environment:
@@ -138,4 +143,5 @@ def resolve_endpoints(
         customer_management_rest_url=api_base + CUSTOMER_MANAGEMENT_REST_PATH,
         customer_management_soap_url=api_base + CUSTOMER_MANAGEMENT_SOAP_PATH,
         is_emulated=bool(auth_base_url or api_base_url),
+        reporting_rest_url=(api_base if api_base_url else env.reporting_host) + REPORTING_REST_PATH,
     )

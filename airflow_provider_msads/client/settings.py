@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from airflow_provider_msads.client.connection_fields import EXTRA_NAMES, SECRET_EXTRAS, extra_name
 from airflow_provider_msads.client.environments import (
     DEFAULT_TENANT,
     LEGACY_SCOPES,
@@ -23,21 +24,8 @@ from airflow_provider_msads.client.errors import ConfigurationError
 
 TransportName = Literal["rest", "soap"]
 
-KNOWN_EXTRAS = frozenset(
-    {
-        "developer_token",
-        "client_secret",
-        "environment",
-        "tenant",
-        "customer_id",
-        "account_id",
-        "scope",
-        "transport",
-        "auth_base_url",
-        "api_base_url",
-    }
-)
-_LEGACY_PREFIX = "extra__msads__"
+#: The extras this class reads: the connection field table's names (see connection_fields.FIELDS).
+KNOWN_EXTRAS = EXTRA_NAMES
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,253}$")
 _MAX_ID = 2**63 - 1
 # ASCII only: str.isdigit() also accepts superscripts and other scripts' digits.
@@ -76,8 +64,9 @@ class ConnectionSettings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """The secret values of this connection, for log masking."""
-        return tuple(s for s in (self.refresh_token, self.client_secret, self.developer_token) if s)
+        """The secret values of this connection, for log masking: the refresh token and the secret extras."""
+        values = (self.refresh_token, *(getattr(self, name) for name in SECRET_EXTRAS))
+        return tuple(s for s in values if s)
 
     @classmethod
     def from_connection_fields(
@@ -159,8 +148,8 @@ def _normalise_extras(extra: Mapping[str, Any]) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     for key, value in extra.items():
-        name = key[len(_LEGACY_PREFIX) :] if key.startswith(_LEGACY_PREFIX) else key
-        if name in KNOWN_EXTRAS and value not in (None, ""):
+        name = extra_name(key)
+        if name is not None and value not in (None, ""):
             out[name] = value
     return out
 

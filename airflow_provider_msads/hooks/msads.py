@@ -8,13 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_msads.client.connection_fields import FIELDS, SECRET_EXTRAS, extra_value
 from airflow_provider_msads.client.settings import ConnectionSettings
-from airflow_provider_msads.provider_info import (
-    CONN_FIELDS,
-    CONNECTION_TYPE,
-    HOOK_NAME,
-    UI_FIELD_BEHAVIOUR,
-)
+from airflow_provider_msads.provider_info import CONNECTION_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
 if TYPE_CHECKING:
     from airflow_provider_msads.client import MicrosoftAdsClient
@@ -119,18 +115,16 @@ class MicrosoftAdsHook(BaseHook):
         except ImportError:  # Airflow 3.2+ without the FAB provider: the form comes from provider_info
             return {}
         widgets: dict[str, Any] = {}
-        for name, spec in CONN_FIELDS.items():
-            schema = spec["schema"]
-            secret = schema.get("format") == "password"
+        for spec in FIELDS:
             validators = [Optional()]
-            if "enum" in schema:
-                validators.append(any_of(schema["enum"]))
-            widgets[name] = (PasswordField if secret else StringField)(
-                spec["label"],
+            if spec.enum:
+                validators.append(any_of(list(spec.enum)))
+            widgets[spec.name] = (PasswordField if spec.secret else StringField)(
+                spec.label,
                 validators=validators,
-                description=spec.get("description"),
-                default=schema.get("default"),
-                widget=BS3PasswordFieldWidget() if secret else BS3TextFieldWidget(),
+                description=spec.description,
+                default=spec.default,
+                widget=BS3PasswordFieldWidget() if spec.secret else BS3TextFieldWidget(),
             )
         return widgets
 
@@ -138,8 +132,7 @@ class MicrosoftAdsHook(BaseHook):
 def _secret_extras(extra: Any) -> list[Any]:
     if not isinstance(extra, dict):  # e.g. a JSON array: ConnectionSettings reports it by field name
         return []
-    keys = [name for name, spec in CONN_FIELDS.items() if spec["schema"].get("format") == "password"]
-    return [extra.get(k) or extra.get(f"extra__{CONNECTION_TYPE}__{k}") for k in keys]
+    return [extra_value(extra, name) for name in SECRET_EXTRAS]
 
 
 def _mask(*values: Any) -> None:

@@ -24,13 +24,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from airflow_provider_msads.client.auth import AuthRetryPolicy, OAuthClient, TokenResponse
+from airflow_provider_msads.client.client import new_http_client
+from airflow_provider_msads.client.connection_fields import SECRET_EXTRAS
 from airflow_provider_msads.client.errors import AuthError
 from airflow_provider_msads.client.pkce import new_pkce_pair
 from airflow_provider_msads.plugins import templates
 from airflow_provider_msads.plugins.flow import (
     CALLBACK_PATH,
     CONN_TYPE,
-    SECRET_EXTRAS,
     ConnectionDraft,
     ConnectResult,
     ExistingConnection,
@@ -38,6 +39,7 @@ from airflow_provider_msads.plugins.flow import (
     FlowError,
     FormError,
     PendingConsent,
+    StateStore,
     build_redirect_uri,
     check_new_conn_id,
     describe_identity_error,
@@ -46,6 +48,8 @@ from airflow_provider_msads.plugins.flow import (
 )
 
 log = logging.getLogger(__name__)
+#: A person waits for each call: shorter than the hook's timeouts. The client itself is the hook's kind.
+_HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 MAX_FORM_BYTES = 64 * 1024
 #: Sent with every response: nothing is cached, no URL ever leaves as a Referer, no script runs.
@@ -119,8 +123,8 @@ class ConnectBackend(Protocol):
 class ConnectState:
     """Per-app state: the two stores and the HTTP client shared by token and API calls."""
 
-    pending: ExpiringStore[PendingConsent]
-    results: ExpiringStore[ConnectResult]
+    pending: StateStore[PendingConsent]
+    results: StateStore[ConnectResult]
     http: httpx.Client
 
 
@@ -128,15 +132,19 @@ def create_app(
     backend: ConnectBackend,
     *,
     http: httpx.Client | None = None,
-    pending: ExpiringStore[PendingConsent] | None = None,
-    results: ExpiringStore[ConnectResult] | None = None,
+    pending: StateStore[PendingConsent] | None = None,
+    results: StateStore[ConnectResult] | None = None,
 ) -> FastAPI:
-    """Build the app. ``http`` (default: a new client with a 30 s timeout) makes the outbound calls."""
+    """Build the app. ``http`` (default: a new client with a 30 s timeout) makes the outbound calls.
+
+    ``pending`` / ``results`` default to in-process stores (one process only); the plugin passes
+    stores in the metadata database, so any API-server process can serve any step.
+    """
     app = FastAPI(title="Microsoft Advertising: Connect", docs_url=None, redoc_url=None, openapi_url=None)
     ctx = ConnectState(
         pending=pending if pending is not None else ExpiringStore[PendingConsent](),
         results=results if results is not None else ExpiringStore[ConnectResult](),
-        http=http if http is not None else httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0)),
+        http=http if http is not None else new_http_client(_HTTP_TIMEOUT),
     )
     app.state.connect = ctx
     app.state.backend = backend

@@ -9,12 +9,15 @@ permission check.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from airflow_provider_msads.hooks.connections import (
+    ConnectionWriteError,
+    defined_by_environment,
+    store_refresh_token,
+)
 from airflow_provider_msads.plugins.app import SignedInUser
 from airflow_provider_msads.plugins.flow import CONN_TYPE, ConnectionDraft, ExistingConnection, FlowError
 
@@ -83,8 +86,8 @@ class AirflowBackend:
             return _existing(row) if row is not None else None
 
     def env_override(self, conn_id: str) -> str | None:
-        name = "AIRFLOW_CONN_" + conn_id.upper()
-        if name in os.environ:
+        name = defined_by_environment(conn_id)
+        if name is not None:
             return (
                 f"The environment variable {name} defines this connection on the API server, and it takes "
                 "precedence over Airflow's database, so a token saved here would not be used."
@@ -92,35 +95,31 @@ class AirflowBackend:
         return None
 
     def save_connection(self, draft: ConnectionDraft, refresh_token: str, *, user: SignedInUser) -> bool:
-        from airflow.models.connection import Connection
-        from airflow.models.log import Log
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            conn = session.scalar(select(Connection).where(Connection.conn_id == draft.conn_id))
-            created = conn is None
-            if conn is None:
-                conn = Connection(conn_id=draft.conn_id, conn_type=CONN_TYPE)
-                session.add(conn)
-            elif conn.conn_type != CONN_TYPE:
+        """Through :func:`~airflow_provider_msads.hooks.connections.store_refresh_token`, like msads-auth."""
+        try:
+            return store_refresh_token(
+                draft.conn_id,
+                refresh_token,
+                client_id=draft.client_id,
+                extra=draft.extra,
+                create=True,
+                audit_event="msads_connect",
+                audit_owner=user.name,
+            )
+        except ConnectionWriteError as err:
+            if err.problem == "wrong_type":
                 raise FlowError(
                     "Not a Microsoft Advertising connection",
-                    f"The connection {draft.conn_id!r} has type {conn.conn_type!r}.",
+                    f"The connection {draft.conn_id!r} is of another type.",
                     "Start again with another connection id.",
                     status=409,
-                )
-            conn.login = draft.client_id
-            conn.password = refresh_token
-            conn.set_extra(json.dumps(dict(draft.extra)))
-            session.add(
-                Log(
-                    event="msads_connect",
-                    owner=user.name,
-                    extra=json.dumps({"conn_id": draft.conn_id, "created": created}),
-                )
-            )
-        return created
+                ) from None
+            raise FlowError(
+                "The connection cannot be saved here",
+                str(err),
+                "Remove the environment variable on the API server, or update the connection where it is defined.",
+                status=409,
+            ) from None
 
     def public_base_url(self) -> str | None:
         from airflow.configuration import conf

@@ -17,18 +17,26 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from airflow_provider_msads.client import signin_errors
+from airflow_provider_msads.client.connection_fields import (
+    CONNECTION_TYPE,
+    LEGACY_EXTRA_PREFIX,
+    SECRET_EXTRAS,
+    extra_value,
+)
 from airflow_provider_msads.client.environments import DEFAULT_TENANT, Endpoints, check_override_url
 from airflow_provider_msads.client.errors import ConfigurationError, TerminalAuthError
 from airflow_provider_msads.client.pkce import new_state
 from airflow_provider_msads.client.settings import ConnectionSettings
+from airflow_provider_msads.client.signin_errors import aadsts_code
 
 if TYPE_CHECKING:
     import httpx
 
-CONN_TYPE = "msads"
+CONN_TYPE = CONNECTION_TYPE
 #: Path of the callback below the Airflow API server's base URL (the plugin app is mounted at /msads).
 MOUNT_PREFIX = "/msads"
 CALLBACK_PATH = MOUNT_PREFIX + "/connect/callback"
@@ -37,11 +45,8 @@ DEFAULT_TTL_SECONDS = 600.0
 DEFAULT_MAX_ENTRIES = 256
 #: Airflow accepts more characters in connection ids; new ones made here stay conservative.
 _CONN_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
-_AADSTS_RE = re.compile(r"AADSTS(\d+)")
 _MAX_DETAIL = 300
-#: Extras whose values are secrets: never rendered, only "stored / not stored".
-SECRET_EXTRAS = ("developer_token", "client_secret")
-_LEGACY_PREFIX = "extra__msads__"
+#: Extras whose values are secrets are never rendered, only "stored / not stored" (SECRET_EXTRAS).
 #: A stand-in refresh token, only to run the connection validator before one exists.
 _PLACEHOLDER_REFRESH_TOKEN = "placeholder-refresh-token"  # noqa: S105 - not a secret
 
@@ -84,8 +89,58 @@ class _Entry(Generic[T]):
     expires_at: float
 
 
+class StateStore(Protocol[T]):
+    """Where sign-ins in progress and their results live between two requests.
+
+    :class:`ExpiringStore` keeps them in this process (one API-server process, tests); the API server
+    uses :class:`~airflow_provider_msads.plugins.shared_state.DatabaseStore`, so a sign-in started on
+    one API-server process finishes on any other.
+    """
+
+    def put(self, value: T, *, owner: str, key: str | None = None) -> str:
+        """Store ``value`` for ``owner``; return its (new, unguessable unless given) key."""
+        ...
+
+    def take(self, key: str, *, owner: str) -> T:
+        """Remove and return the entry: a key works at most once, across every process."""
+        ...
+
+    def get(self, key: str, *, owner: str) -> T:
+        """Return the entry without removing it (until it expires)."""
+        ...
+
+
+def unknown_sign_in() -> FlowError:
+    return FlowError(
+        "This sign-in is unknown or was already used",
+        "The link does not belong to a sign-in in progress: it was already completed, or it was started "
+        "more than 10 minutes ago.",
+        "Start again from Microsoft Advertising → Connect.",
+    )
+
+
+def check_entry(value: T, *, entry_owner: str, expires_at: float, owner: str, now: float) -> T:
+    """``value`` if the entry is still valid and belongs to ``owner``; else the FlowError to show."""
+    if now >= expires_at:
+        raise FlowError(
+            "This sign-in expired",
+            "More than 10 minutes passed between pressing “Sign in with Microsoft” and coming back.",
+            "Start again from Microsoft Advertising → Connect and finish signing in within 10 minutes.",
+        )
+    if not secrets.compare_digest(entry_owner.encode(), owner.encode()):
+        raise FlowError(
+            "This sign-in belongs to another Airflow user",
+            "The sign-in was started by a different Airflow user than the one signed in now, so it was "
+            "discarded (this protects against someone sending you a crafted link).",
+            "Start again from Microsoft Advertising → Connect, signed in to Airflow as yourself.",
+            status=403,
+        )
+    return value
+
+
 class ExpiringStore(Generic[T]):
-    """A small thread-safe map of random keys to values owned by one user, with expiry and a size bound.
+    """A small thread-safe in-process map of random keys to values owned by one user, with expiry and a
+    size bound (a :class:`StateStore` for one process).
 
     :param ttl: seconds an entry stays valid.
     :param max_entries: when full, expired entries go first, then the oldest.
@@ -136,29 +191,10 @@ class ExpiringStore(Generic[T]):
 
     def _check(self, entry: _Entry[T] | None, owner: str) -> T:
         if entry is None:
-            raise FlowError(
-                "This sign-in is unknown or was already used",
-                "The link does not belong to a sign-in in progress on this Airflow API server: it was "
-                "already completed, started more than 10 minutes ago, or started on another API server "
-                "process.",
-                "Start again from Microsoft Advertising → Connect. If Airflow runs several API servers, "
-                "route a user's requests to the same one (sticky sessions) while they connect.",
-            )
-        if self._clock() >= entry.expires_at:
-            raise FlowError(
-                "This sign-in expired",
-                "More than 10 minutes passed between pressing “Sign in with Microsoft” and coming back.",
-                "Start again from Microsoft Advertising → Connect and finish signing in within 10 minutes.",
-            )
-        if not secrets.compare_digest(entry.owner.encode(), owner.encode()):
-            raise FlowError(
-                "This sign-in belongs to another Airflow user",
-                "The sign-in was started by a different Airflow user than the one signed in now, so it was "
-                "discarded (this protects against someone sending you a crafted link).",
-                "Start again from Microsoft Advertising → Connect, signed in to Airflow as yourself.",
-                status=403,
-            )
-        return entry.value
+            raise unknown_sign_in()
+        return check_entry(
+            entry.value, entry_owner=entry.owner, expires_at=entry.expires_at, owner=owner, now=self._clock()
+        )
 
     def _purge(self, now: float) -> None:
         for key in [k for k, e in self._entries.items() if now >= e.expires_at]:
@@ -180,10 +216,7 @@ class ExistingConnection:
 
     def extra_value(self, name: str) -> Any:
         """An extra by its plain name, falling back to the legacy ``extra__msads__`` prefix."""
-        value = self.extra.get(name)
-        if value in (None, ""):
-            value = self.extra.get(_LEGACY_PREFIX + name)
-        return None if value == "" else value
+        return extra_value(self.extra, name)
 
     def has_secret(self, name: str) -> bool:
         return bool(self.extra_value(name))
@@ -208,7 +241,7 @@ class ConnectionDraft:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.client_secret, self.developer_token) if s)
+        return tuple(s for s in (getattr(self, name) for name in SECRET_EXTRAS) if s)
 
 
 def check_new_conn_id(conn_id: str) -> str:
@@ -275,17 +308,22 @@ def draft_from_form(
         **overrides,
     }
     for name, value in updates.items():
-        extra.pop(_LEGACY_PREFIX + name, None)
+        extra.pop(LEGACY_EXTRA_PREFIX + name, None)
         if value is None:
             extra.pop(name, None)
         else:
             extra[name] = value
     try:
-        settings = ConnectionSettings.from_connection_fields(
-            login=client_id, password=_PLACEHOLDER_REFRESH_TOKEN, extra=extra
-        )
+        return _draft(conn_id, client_id, extra, create=existing is None)
     except ConfigurationError as err:
         raise FormError(_form_field(err.field), f"{err.problem}; {err.fix}") from None
+
+
+def _draft(conn_id: str, client_id: str, extra: dict[str, Any], *, create: bool) -> ConnectionDraft:
+    """Validate the merged extras the way a task will read them (raises ConfigurationError)."""
+    settings = ConnectionSettings.from_connection_fields(
+        login=client_id, password=_PLACEHOLDER_REFRESH_TOKEN, extra=extra
+    )
     return ConnectionDraft(
         conn_id=conn_id,
         client_id=settings.client_id,
@@ -298,7 +336,7 @@ def draft_from_form(
         transport=settings.transport,
         extra=extra,
         endpoints=settings.endpoints,
-        create=existing is None,
+        create=create,
     )
 
 
@@ -321,6 +359,28 @@ class PendingConsent:
     draft: ConnectionDraft
     code_verifier: str = field(repr=False)
     redirect_uri: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields a draft is rebuilt from (secrets included: store it sealed only)."""
+        return {
+            "conn_id": self.draft.conn_id,
+            "client_id": self.draft.client_id,
+            "extra": dict(self.draft.extra),
+            "create": self.draft.create,
+            "code_verifier": self.code_verifier,
+            "redirect_uri": self.redirect_uri,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingConsent:
+        """Rebuild what :meth:`to_json` wrote, validating the draft again."""
+        try:
+            draft = _draft(
+                str(data["conn_id"]), str(data["client_id"]), dict(data["extra"]), create=bool(data["create"])
+            )
+            return cls(draft, str(data["code_verifier"]), str(data["redirect_uri"]))
+        except (KeyError, TypeError, ValueError, ConfigurationError):
+            raise unknown_sign_in() from None
 
 
 # --- redirect URI ------------------------------------------------------------------------------
@@ -347,134 +407,8 @@ def build_redirect_uri(base_url: str) -> str:
 
 # --- identity platform errors, in plain words --------------------------------------------------
 
-_RESTART = "Press “Sign in with Microsoft” again."
-_FIX_CREDENTIAL = (
-    "Copy the secret VALUE (not the secret ID) from Entra ID → App registrations → your app → "
-    "Certificates & secrets into Client secret, then sign in again."
-)
-
-# AADSTS code -> (title, explanation, fix). "{redirect_uri}" and "{tenant}" are filled in.
-_AADSTS_WORDS: dict[int, tuple[str, str, str]] = {
-    65004: (
-        "Consent was declined",
-        "The Microsoft sign-in page reported that the permissions for this app were not accepted.",
-        "Sign in again and press Accept. If your organisation does not let users consent, ask a tenant "
-        "administrator to grant admin consent to the app in Entra ID.",
-    ),
-    65001: (
-        "Consent is required",
-        "Neither you nor an administrator has consented to this app using Microsoft Advertising.",
-        "Sign in again and accept the permissions, or ask a tenant administrator to grant admin consent.",
-    ),
-    50194: (
-        "The app only accepts accounts of its own tenant",
-        "It is registered as single-tenant, so the shared 'common' sign-in endpoint cannot be used.",
-        "Set Tenant to the app's Directory (tenant) ID from its Entra ID overview page, then sign in again.",
-    ),
-    90002: (
-        "Tenant not found",
-        "The identity platform does not know the tenant '{tenant}'.",
-        "Set Tenant to 'common', your tenant's GUID or its domain (for example contoso.onmicrosoft.com).",
-    ),
-    90072: (
-        "Wrong account for this tenant",
-        "The account you signed in with does not exist in the tenant '{tenant}'.",
-        "Sign in with an account of that tenant, or set Tenant to 'common'.",
-    ),
-    50020: (
-        "Wrong account for this tenant",
-        "The account you signed in with is not a member or guest of the tenant '{tenant}'.",
-        "Sign in with an account of that tenant, or set Tenant to 'common'.",
-    ),
-    700016: (
-        "App not found",
-        "No app with this Client ID exists in the tenant '{tenant}'.",
-        "Check Client ID (the Application (client) ID GUID) and Tenant.",
-    ),
-    50011: (
-        "Redirect URI not registered",
-        "The app registration does not list this Airflow callback as a redirect URI.",
-        "In Entra ID → App registrations → your app → Authentication, add the platform 'Web' with the "
-        "redirect URI {redirect_uri} exactly, save, then sign in again.",
-    ),
-    70011: (
-        "Invalid scope",
-        "The identity platform rejected the requested Microsoft Advertising scope.",
-        "Remove the scope override from the connection's extras, then sign in again.",
-    ),
-    650052: (
-        "Microsoft Advertising is not enabled for this tenant",
-        "The tenant has no service principal for Microsoft Advertising.",
-        "Have a tenant administrator sign in to Microsoft Advertising once, then sign in again.",
-    ),
-    7000215: ("Wrong client secret", "The identity platform rejected the client secret.", _FIX_CREDENTIAL),
-    70002: ("Wrong client secret", "The identity platform rejected the client secret.", _FIX_CREDENTIAL),
-    7000222: (
-        "Client secret expired",
-        "The app's client secret is past its expiry date.",
-        "Create a new client secret in Entra ID, put its value in Client secret, then sign in again.",
-    ),
-    7000218: (
-        "Client secret missing",
-        "The app is a Web (confidential) app, so the token request must carry its client secret.",
-        "Enter the app's Client secret, then sign in again.",
-    ),
-    700025: (
-        "This app must not send a client secret",
-        "The app is registered as a public client, which Airflow servers should not use.",
-        "Register a 'Web' platform app with a client secret (recommended), or clear Client secret.",
-    ),
-    53003: (
-        "Blocked by Conditional Access",
-        "A Conditional Access policy of your organisation blocked this sign-in.",
-        "Ask your Entra ID administrator to allow this app, or sign in from an allowed device or network.",
-    ),
-    54005: ("This sign-in was already used", "The authorization code was redeemed before.", _RESTART),
-    70008: ("This sign-in expired", "The authorization code expired before it was redeemed.", _RESTART),
-    501481: (
-        "The sign-in could not be verified",
-        "The PKCE code verifier did not match the sign-in that was started.",
-        _RESTART,
-    ),
-}
-
-_ERROR_WORDS: dict[str, tuple[str, str, str]] = {
-    "access_denied": _AADSTS_WORDS[65004],
-    "consent_required": _AADSTS_WORDS[65001],
-    "invalid_scope": _AADSTS_WORDS[70011],
-    "invalid_client": (
-        "The app's credentials were rejected",
-        "Client ID or client secret is wrong.",
-        _FIX_CREDENTIAL,
-    ),
-    "unauthorized_client": (
-        "The app may not sign users in this way",
-        "The app registration does not allow the authorization-code flow for this tenant.",
-        "Check Client ID and Tenant, and that the app has a 'Web' platform with this redirect URI: "
-        "{redirect_uri}",
-    ),
-    "interaction_required": (
-        "More sign-in steps are required",
-        "The identity platform needs you to complete a step such as multi-factor authentication.",
-        _RESTART + " Complete every step the sign-in page asks for.",
-    ),
-    "login_required": ("You need to sign in", "The sign-in page needs you to sign in again.", _RESTART),
-    "invalid_grant": (
-        "The sign-in could not be completed",
-        "The authorization code was not accepted (expired, already used, or issued for another app).",
-        _RESTART,
-    ),
-    "temporarily_unavailable": (
-        "Microsoft's sign-in service is busy",
-        "The identity platform is temporarily unavailable.",
-        "Wait a minute, then sign in again.",
-    ),
-    "server_error": (
-        "Microsoft's sign-in service failed",
-        "The identity platform reported an internal error.",
-        "Wait a minute, then sign in again.",
-    ),
-}
+#: How to consent again, on this page (the catalogue's ``{reconsent}``).
+_RECONSENT_HERE = "press “Sign in with Microsoft” again"
 
 
 def describe_identity_error(
@@ -485,17 +419,25 @@ def describe_identity_error(
     redirect_uri: str = "",
     tenant: str = DEFAULT_TENANT,
 ) -> FlowError:
-    """Explain an error from the identity platform (the redirect's ``error`` or a token response)."""
-    if code is None and description and (match := _AADSTS_RE.search(description)):
-        code = int(match.group(1))
-    words = (_AADSTS_WORDS.get(code) if code is not None else None) or _ERROR_WORDS.get(error or "")
-    if words is None:
-        words = (
+    """Explain an error from the identity platform (the redirect's ``error`` or a token response).
+
+    The words come from :mod:`airflow_provider_msads.client.signin_errors`, the catalogue the client's
+    token errors use, so a code means the same on this page as in a task log.
+    """
+    if code is None:
+        code = aadsts_code(description)
+    problem = signin_errors.lookup(error=error, code=code)
+    if problem is None:
+        title, explanation, fix = (
             "Microsoft sign-in failed",
             "The identity platform refused the sign-in.",
             "Read the details below; check Client ID, Client secret and Tenant, then sign in again.",
         )
-    title, explanation, fix = (w.format(redirect_uri=redirect_uri, tenant=tenant) for w in words)
+    else:  # the one catalogue the client's token errors use too, worded as sentences for this page
+        title, cause, action = problem.render(
+            reconsent=_RECONSENT_HERE, redirect_uri=redirect_uri, tenant=tenant
+        )
+        explanation, fix = _sentence(cause), _sentence(action)
     code_label = f"AADSTS{code}" if code is not None else None
     if code_label and code_label in (description or ""):
         code_label = None  # the description already starts with it
@@ -505,6 +447,10 @@ def describe_identity_error(
         first_line = first_line[: _MAX_DETAIL - 3] + "..."
     detail = f"{label}: {first_line}" if label and first_line else (label or first_line or None)
     return FlowError(title, explanation, fix, detail=detail)
+
+
+def _sentence(fragment: str) -> str:
+    return fragment[:1].upper() + fragment[1:] + ("" if fragment.endswith(".") else ".")
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -534,6 +480,17 @@ class ConnectResult:
     accounts_capped: bool = False
     accounts: tuple[AccountLine, ...] = ()
     warning: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConnectResult:
+        try:
+            lines = tuple(AccountLine(**line) for line in data.get("accounts", ()))
+            return cls(**{**data, "accounts": lines})
+        except (TypeError, ValueError):
+            raise unknown_sign_in() from None
 
 
 class IssuedAccessToken:
@@ -590,14 +547,14 @@ def summarise_access(
     retry = RetryPolicy(
         max_attempts=2, max_total_seconds=INTERACTIVE_RETRY_SECONDS, backoff_max=5.0, throttle_wait=5.0
     )
+    # The hook's path (settings -> MicrosoftAdsClient.from_settings), with the access token issued at
+    # sign-in instead of a refresh: the token just stored is exactly the one pipelines start from.
+    settings = ConnectionSettings.from_connection_fields(
+        login=draft.client_id, password=_PLACEHOLDER_REFRESH_TOKEN, extra=draft.extra
+    )
     try:
-        with MicrosoftAdsClient(
-            auth=IssuedAccessToken(access_token),
-            developer_token=draft.developer_token,
-            endpoints=draft.endpoints,
-            transport="soap" if draft.transport == "soap" else "rest",
-            http=http,
-            retry=retry,
+        with MicrosoftAdsClient.from_settings(
+            settings, auth=IssuedAccessToken(access_token), http=http, retry=retry
         ) as client:
             info = client.get_user()
             lines: list[AccountLine] = []

@@ -39,8 +39,15 @@ class LazyConnectApp:
             if self._app is None:
                 from airflow_provider_msads.plugins.app import create_app
                 from airflow_provider_msads.plugins.backend import AirflowBackend
+                from airflow_provider_msads.plugins.flow import ConnectResult, PendingConsent
+                from airflow_provider_msads.plugins.shared_state import DatabaseStore
 
-                self._app = create_app(AirflowBackend())
+                # In the metadata DB, not in this process: the callback may reach another API server.
+                self._app = create_app(
+                    AirflowBackend(),
+                    pending=DatabaseStore("pending", PendingConsent.to_json, PendingConsent.from_json),
+                    results=DatabaseStore("result", ConnectResult.to_json, ConnectResult.from_json),
+                )
             return self._app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import uuid
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -129,36 +130,68 @@ def test_update_connection_writes_the_password_through_airflow(airflow_db: objec
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
 
-    from airflow_provider_msads.client.consent import update_connection
+    from airflow_provider_msads.hooks.connections import ConnectionWriteError, store_refresh_token
 
-    conn_id = "msads_consent_update"
+    conn_id = f"msads_consent_update_{uuid.uuid4().hex[:8]}"
     with create_session() as session:
-        session.query(Connection).filter(Connection.conn_id == conn_id).delete()
         session.add(
             Connection(conn_id=conn_id, conn_type="msads", login=CLIENT_ID, password="old-token-xxxxxxx")
         )
-    update_connection(conn_id, "M.R3_fake.fresh-consent-token-0123456789", client_id=CLIENT_ID)
-    with create_session() as session:
-        stored = session.query(Connection).filter(Connection.conn_id == conn_id).one()
-        assert stored.password == "M.R3_fake.fresh-consent-token-0123456789"
-    with pytest.raises(ConsentError, match="belongs to client id"):
-        update_connection(conn_id, "tok-" + "y" * 30, client_id="another-client")
-    with pytest.raises(ConsentError, match="no connection"):
-        update_connection("msads_does_not_exist", "tok-" + "y" * 30, client_id=CLIENT_ID)
+    try:
+        created = store_refresh_token(
+            conn_id, "M.R3_fake.fresh-consent-token-0123456789", client_id=CLIENT_ID
+        )
+        assert created is False
+        with create_session() as session:
+            stored = session.query(Connection).filter(Connection.conn_id == conn_id).one()
+            assert stored.password == "M.R3_fake.fresh-consent-token-0123456789"
+        with pytest.raises(ConnectionWriteError, match="belongs to client id") as other:
+            store_refresh_token(conn_id, "tok-" + "y" * 30, client_id="another-client")
+        assert other.value.problem == "other_client"
+        with pytest.raises(ConnectionWriteError, match="no connection"):
+            store_refresh_token("msads_does_not_exist", "tok-" + "y" * 30, client_id=CLIENT_ID)
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
 
 
 def test_update_connection_refuses_environment_defined_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_msads.client.consent import update_connection
+    from airflow_provider_msads.hooks.connections import ConnectionWriteError, store_refresh_token
 
     monkeypatch.setenv("AIRFLOW_CONN_MSADS_FROM_ENV", '{"conn_type": "msads"}')
-    with pytest.raises(ConsentError, match="environment variable AIRFLOW_CONN_MSADS_FROM_ENV"):
-        update_connection("msads_from_env", "tok-" + "y" * 30, client_id=CLIENT_ID)
+    with pytest.raises(ConnectionWriteError, match="environment variable AIRFLOW_CONN_MSADS_FROM_ENV"):
+        store_refresh_token("msads_from_env", "tok-" + "y" * 30, client_id=CLIENT_ID)
+
+
+def test_a_secret_on_the_command_line_is_refused_without_echoing_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from airflow_provider_msads.consent_cli import main
+
+    code = main(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--auth-base-url", AUTH_BASE])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "MSADS_CLIENT_SECRET" in err and CLIENT_SECRET not in err
+
+
+def test_help_shows_every_default_and_the_environment_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow_provider_msads.client.consent import DEFAULT_PORT
+    from airflow_provider_msads.consent_cli import build_parser
+
+    parser = build_parser()
+    text = " ".join(parser.format_help().split())
+    for action in parser._actions:
+        if action.help and action.option_strings and action.dest != "help":
+            assert "(default:" in " ".join((action.help % {"default": action.default}).split()), action.dest
+    assert "{production,sandbox}" in text
+    assert f"(default: {DEFAULT_PORT})" in text
+    assert DEFAULT_PORT != 8765  # the port the emulator docs use: both run side by side
 
 
 def test_busy_loopback_port_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 
-    from airflow_provider_msads.client.consent import main
+    from airflow_provider_msads.consent_cli import main
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from airflow_provider_msads.client.auth import AuthRetryPolicy, RefreshTokenAuth
-from airflow_provider_msads.client.consent import main as msads_auth
 from airflow_provider_msads.client.errors import TerminalAuthError, TransientAuthError
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.client.token_cache import FileLock
+from airflow_provider_msads.consent_cli import main as msads_auth
 from airflow_provider_msads.hooks.token_store import VariableTokenStore
 from airflow_provider_msads.testing import (
     DEMO_CLIENT_ID,
@@ -135,14 +135,14 @@ def test_rotation_is_persisted_and_read_back_by_a_new_auth_object(
 
 
 TERMINAL = [
-    (70008, "refresh token expired or revoked (AADSTS70008"),
+    (70008, "refresh token expired (or was revoked) (AADSTS70008"),
     (50173, "revoked"),
     (700082, "inactivity"),
     (7000215, "client secret is wrong"),
-    (700016, "application not found"),
-    (70011, "scope is invalid"),
+    (700016, "no app with this client ID exists"),
+    (70011, "rejected the requested Microsoft Advertising scope"),
     (50076, "multi-factor"),
-    (65001, "not consented"),
+    (65001, "has consented to this app"),
     (50196, "request loop"),
 ]
 
@@ -201,8 +201,14 @@ def test_token_endpoint_timeout_is_retried(msads_emulator: Any, tmp_path: Path) 
 
 
 def test_msads_auth_end_to_end_through_the_authorize_endpoint(
-    msads_emulator: Any, tmp_path: Path, http: Any, capsys: pytest.CaptureFixture[str]
+    msads_emulator: Any,
+    tmp_path: Path,
+    http: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("MSADS_CLIENT_SECRET", DEMO_CLIENT_SECRET)  # never on the command line
+
     def browser(url: str) -> None:  # the user's browser: /authorize auto-consents, 302 to our listener
         with httpx.Client(timeout=5.0, follow_redirects=True) as client:
             page = client.get(url)
@@ -212,8 +218,6 @@ def test_msads_auth_end_to_end_through_the_authorize_endpoint(
         [
             "--client-id",
             DEMO_CLIENT_ID,
-            "--client-secret",
-            DEMO_CLIENT_SECRET,
             "--auth-base-url",
             msads_emulator.url,
             "--port",

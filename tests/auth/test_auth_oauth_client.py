@@ -82,26 +82,31 @@ TERMINAL_CASES = [
         400,
         "invalid_grant",
         70008,
-        "refresh token expired or revoked (AADSTS70008, invalid_grant): run `msads-auth`",
+        "refresh token expired (or was revoked) (AADSTS70008, invalid_grant): run `msads-auth`",
     ),
     (400, "invalid_grant", 700082, "expired after inactivity"),
     (400, "invalid_grant", 50173, "revoked"),
     (400, "invalid_grant", 70000, "sandbox token used against production"),
     (400, "invalid_grant", 70043, "Conditional Access"),
     (401, "invalid_client", 7000215, "client secret is wrong"),
-    (401, "invalid_client", 7000222, "client secret expired"),
+    (401, "invalid_client", 7000222, "client secret is past its expiry date"),
     (400, "invalid_request", 700025, "public client"),
-    (400, "unauthorized_client", 700016, "application not found"),
-    (400, "invalid_scope", 70011, "scope is invalid"),
+    (400, "unauthorized_client", 700016, "no app with this client ID exists"),
+    (400, "invalid_scope", 70011, "rejected the requested Microsoft Advertising scope"),
     (400, "interaction_required", 50076, "multi-factor"),
-    (400, "invalid_grant", 65001, "not consented"),
+    (400, "invalid_grant", 65001, "has consented to this app"),
     (400, "invalid_grant", 90072, "does not exist in the tenant"),
     (400, "invalid_client", 50011, "redirect URI"),
     (400, "unauthorized_client", 50194, "single-tenant"),
     (400, "invalid_request", 50196, "request loop"),
     (500, "invalid_request", 50196, "request loop"),  # a loop must stop us even on a 5xx
-    (400, "consent_required", 99999, "not consented"),  # unknown code: falls back to the error field
-    (400, "invalid_resource", 650052, "not enabled for the tenant"),
+    (
+        400,
+        "consent_required",
+        99999,
+        "has consented to this app",
+    ),  # unknown code: falls back to the error field
+    (400, "invalid_resource", 650052, "no service principal for Microsoft Advertising"),
 ]
 
 

@@ -44,7 +44,7 @@ EXPECTED_ENTRY_POINTS = {
     "apache_airflow_provider": {"provider_info": f"{PACKAGE}.provider_info:get_provider_info"},
     "airflow.plugins": {"microsoft_advertising": f"{PACKAGE}.plugins.plugin:MicrosoftAdsPlugin"},
     "console_scripts": {
-        "msads-auth": f"{PACKAGE}.client.consent:main",
+        "msads-auth": f"{PACKAGE}.consent_cli:main",
         "msads-emulator": f"{PACKAGE}.testing.cli:main",
         "msads-demo": f"{PACKAGE}.testing.demo_cli:main",
     },

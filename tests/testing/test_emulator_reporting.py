@@ -401,3 +401,72 @@ def test_download_only_kinds_are_refused_elsewhere() -> None:
 
     with pytest.raises(ValueError, match="download"):
         FaultInjector().inject("PollGenerateReport", kind="corrupt")
+
+
+# ---------------------------------------------------------------------- the command line
+def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
+    import json
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+
+    from msads_emulator_helpers import access_token
+
+    from airflow_provider_msads.testing import DEMO_USER_ID
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_msads.testing.cli", "--report-pending-polls", "0",
+         "--report-lag-days", "2", "--report-url-lifetime", "60", "--report-today", "2026-06-10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(4)]
+        url = lines[0]
+        conn = json.loads(shlex.split(lines[1].partition("=")[2])[0])
+        assert conn["extra"]["api_base_url"] == url
+        storage = lines[3].rsplit(" ", 1)[1]
+        assert storage.startswith("http://127.0.0.1:") and storage != url
+
+        class _Cli:  # what the helpers need of an Emulator: url and a token
+            pass
+
+        cli = _Cli()
+        cli.url = url  # type: ignore[attr-defined]
+        token = access_token(http, cli)  # type: ignore[arg-type]
+        headers = {"Authorization": f"Bearer {token}", "DeveloperToken": conn["extra"]["developer_token"]}
+        accounts = http.post(
+            url + "/CustomerManagement/v13/Accounts/Search",
+            json={"Predicates": [{"Field": "UserId", "Operator": "Equals", "Value": str(DEMO_USER_ID)}],
+                  "PageInfo": {"Index": 0, "Size": 10}},
+            headers=headers,
+        ).json()["Accounts"]  # fmt: skip
+        ids = [a["Id"] for a in accounts if a["AccountLifeCycleStatus"] not in ("Draft", "Pending")][:2]
+        request = body(account_ids=[int(i) for i in ids], predefined="LastSevenDays")
+        rid = http.post(url + SUBMIT, json=request, headers=headers).json()["ReportRequestId"]
+        status = http.post(url + POLL, json={"ReportRequestId": rid}, headers=headers).json()[
+            "ReportRequestStatus"
+        ]
+        assert status["Status"] == "Success" and status["ReportDownloadUrl"].startswith(storage)
+        report = read_report(download(http, status["ReportDownloadUrl"]))
+        assert len(report.rows) == 14
+        assert report.meta["Potential Incomplete Data"] == "true"  # lag 2: yesterday is provisional
+        assert report.meta["Report Time"] == "6/3/2026,6/9/2026"  # LastSevenDays of the pinned 2026-06-10
+        assert report.meta["Last Completed Available Day"] == "6/8/2026 10:15:00 PM (GMT)"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_a_stale_report_request_id_gives_success_without_url(emu: Emulator, http: httpx.Client) -> None:
+    emu.reporting.pending_polls = 0
+    status = run(http, emu, account_daily(emu))
+    url = status["ReportDownloadUrl"]
+    assert emu.reporting.request_id_lifetime == 86400.0  # "valid for a maximum of one day"
+    emu.advance_clock(86401)
+    stale = poll(http, emu, status["ReportRequestId"])
+    assert stale == {"ReportDownloadUrl": None, "Status": "Success"}  # as observed: not "no data"!
+    assert http.get(url).status_code == 403  # the old URL expired long ago; the file is gone too
+    assert emu.reporting.counters["stale_polls"] == 1

@@ -8,6 +8,41 @@
 from __future__ import annotations
 
 from airflow_provider_msads.client.reporting.columns import ColumnKind, column_kind, key_columns
+from airflow_provider_msads.client.reporting.errors import (
+    InvalidColumnError,
+    MalformedReportError,
+    ReportDownloadError,
+    ReportFailedError,
+    ReportNotFoundError,
+    ReportRequestError,
+    ReportRowCountError,
+    ReportThrottledError,
+    ReportTimeoutError,
+    TooManyAccountsError,
+)
+from airflow_provider_msads.client.reporting.parser import ReportFile, ReportMetadata
+from airflow_provider_msads.client.reporting.protocol import ReportStatus
 from airflow_provider_msads.client.reporting.request import ReportRequest
+from airflow_provider_msads.client.reporting.service import Report, ReportingOptions
 
-__all__ = ["ColumnKind", "ReportRequest", "column_kind", "key_columns"]
+__all__ = [
+    "ColumnKind",
+    "InvalidColumnError",
+    "MalformedReportError",
+    "Report",
+    "ReportDownloadError",
+    "ReportFailedError",
+    "ReportFile",
+    "ReportMetadata",
+    "ReportNotFoundError",
+    "ReportRequest",
+    "ReportRequestError",
+    "ReportRowCountError",
+    "ReportStatus",
+    "ReportThrottledError",
+    "ReportTimeoutError",
+    "ReportingOptions",
+    "TooManyAccountsError",
+    "column_kind",
+    "key_columns",
+]

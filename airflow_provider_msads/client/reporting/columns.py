@@ -117,7 +117,7 @@ _COUNT_PATTERN = re.compile(
 )
 
 
-def _name_kind(column: str) -> ColumnKind:
+def name_kind(column: str) -> ColumnKind:
     """The kind a column name implies (TimePeriod excluded); see the module docstring for the rules."""
     if column in _TEXT_IDS:
         return "text"
@@ -148,7 +148,7 @@ def column_kind(report: str, column: str, aggregation: str | None = None) -> Col
         )
     if column == TIME_PERIOD:
         return TIME_PERIOD_KINDS.get(aggregation or "Daily", "date")
-    return _name_kind(column)
+    return name_kind(column)
 
 
 def is_statistic(column: str) -> bool:
@@ -159,7 +159,7 @@ def is_statistic(column: str) -> bool:
     """
     return (
         column != TIME_PERIOD
-        and _name_kind(column) in ("integer", "decimal")
+        and name_kind(column) in ("integer", "decimal")
         and not (column.endswith("Id") and column not in _TEXT_IDS)
     )
 

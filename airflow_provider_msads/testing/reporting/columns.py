@@ -16,6 +16,7 @@ types produce well-formed files.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from airflow_provider_msads.testing.data import _mix
 from airflow_provider_msads.testing.reporting.world import (
@@ -64,6 +65,7 @@ _COUNT_WORDS = (
     "Products",
     "Duration",
 )
+_RATIO_WORDS = ("Roas", "ROAS", "ReturnOnAdSpend", "Indexed", "Coverage", "ImpressionShare", "Share")
 _MONEY_WORDS = (
     "Spend",
     "Revenue",
@@ -107,23 +109,30 @@ def is_percent_column(name: str) -> bool:
     )
 
 
+def _name_hash(name: str) -> int:
+    return sum(ord(ch) * (i + 1) for i, ch in enumerate(name))
+
+
 def _hash(e: Entity, name: str) -> int:
-    return _mix(e.key, sum(ord(ch) * (i + 1) for i, ch in enumerate(name)))
+    return _mix(e.key, _name_hash(name))
 
 
 def _generic(name: str) -> Formatter:
-    """A plausible deterministic value for a column without a dedicated rule."""
+    """A plausible deterministic value for a column without a dedicated rule (a function of the entity;
+    the date-like ones also of the period)."""
     if is_percent_column(name):
         return lambda e, p, m: _ratio(_hash(e, name) % 10_000, 100) + "%"
     if name.endswith("Id") and name not in _TEXT_IDS:
         return lambda e, p, m: str(9_000_000_000 + _hash(e, name) % 1_000_000_000)
     if name.startswith("Historical"):
         return lambda e, p, m: "--"
+    if any(name.endswith(w) for w in _COUNT_WORDS) or name.startswith(
+        ("Missed", "Total", "Eligible", "VideoViewsAt", "MatchedProductsAt")
+    ):
+        return lambda e, p, m: str(_hash(e, name) % 5000)
     if any(w in name for w in _MONEY_WORDS):
         return lambda e, p, m: _money(_hash(e, name) % 100_000)
-    if any(name.endswith(w) for w in _COUNT_WORDS) or name.startswith(("Missed", "Total", "Eligible")):
-        return lambda e, p, m: str(_hash(e, name) % 5000)
-    if "Roas" in name or "ReturnOnAdSpend" in name or name.startswith("Avg") or name.startswith("Average"):
+    if any(w in name for w in _RATIO_WORDS) or name.startswith(("Avg", "Average", "Booked")):
         return lambda e, p, m: _ratio(_hash(e, name) % 100_000, 100)
     if name.endswith("Status"):
         return lambda e, p, m: "Active"
@@ -156,8 +165,51 @@ def _generic(name: str) -> Formatter:
     return lambda e, p, m: f"{name.lower()}-{_hash(e, name) % 1000}"
 
 
+#: What a column's value depends on: the entity only (rendered once per entity and report), the time
+#: period only, the metrics only, or the whole row.
+Dependency = Literal["entity", "period", "metrics", "row"]
+_METRIC_COLUMNS = frozenset(
+    {
+        "Impressions",
+        "Clicks",
+        "Spend",
+        "ConversionsQualified",
+        "AllConversionsQualified",
+        "Revenue",
+        "AllRevenue",
+        "Ctr",
+        "AverageCpc",
+        "AverageCpm",
+        "ConversionRate",
+        "AllConversionRate",
+        "CostPerConversion",
+        "CostPerConversionQualified",
+        "AllCostPerConversion",
+        "ReturnOnAdSpend",
+        "AllReturnOnAdSpend",
+        "RevenuePerConversion",
+        "AllRevenuePerConversion",
+        "LowQualityClicks",
+        "LowQualityImpressions",
+        "LowQualityClicksPercent",
+        "LowQualityImpressionsPercent",
+    }
+)
+_ROW_COLUMNS = frozenset({"Date", "CheckInDate", "DateTime", "StartTime", "EndTime"})
+
+
+def dependency(name: str) -> Dependency:
+    if name == "TimePeriod":
+        return "period"
+    if name in _METRIC_COLUMNS:
+        return "metrics"
+    if name in _ROW_COLUMNS:
+        return "row"
+    return "entity"
+
+
 def formatter(name: str, level: str, format_version: str) -> Formatter:
-    """The renderer of column ``name`` for entities at ``level``."""
+    """The renderer of column ``name`` for entities at ``level`` (see :func:`dependency`)."""
     v1 = format_version != "2.0"
     money = _money_v1 if v1 and name in THOUSANDS_IN_V1 else _money
     rules: dict[str, Formatter] = {

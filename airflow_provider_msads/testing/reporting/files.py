@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from airflow_provider_msads.testing.data import Account
-from airflow_provider_msads.testing.reporting.columns import formatter
+from airflow_provider_msads.testing.reporting.columns import dependency, formatter
 from airflow_provider_msads.testing.reporting.request import ReportSpec
 from airflow_provider_msads.testing.reporting.timezones import display_name
 from airflow_provider_msads.testing.reporting.world import Entity, World, hour_share
@@ -184,40 +185,70 @@ class ReportWriter:
     def potential_incomplete_data(self) -> bool:
         return self.spec.end is not None and self.spec.end > self.last_complete
 
-    def rows(self, cancel: threading.Event | None = None) -> Iterator[list[str]]:
-        """Data rows as lists of cell texts, periods outer and entities inner (TimePeriod, then ids)."""
+    def rows(self, cancel: threading.Event | None = None) -> Iterator[tuple[str, ...]]:
+        """Data rows as tuples of cell texts: accounts in scope order, then periods, then the account's
+        entities (row order is not documented by Microsoft; clients must not depend on it).
+
+        Hot path of big reports: the cells that depend only on the entity (ids, names, statuses...) are
+        rendered once per entity, the rest per row, and a precompiled permutation puts them in column order.
+        """
         spec = self.spec
+        kinds = [dependency(c) for c in spec.columns]
         fmts = [formatter(c, spec.level, spec.format_version) for c in spec.columns]
-        seen = self.world.seen_metrics
+        entity_fmts = [f for f, k in zip(fmts, kinds, strict=True) if k == "entity"]
+        metric_fmts = [f for f, k in zip(fmts, kinds, strict=True) if k == "metrics"]
+        row_fmts = [f for f, k in zip(fmts, kinds, strict=True) if k in ("row", "period")]
+        # combined = entity cells + metric cells + row cells; ``order`` picks them in column order
+        slots: dict[str, list[int]] = {"entity": [], "metrics": [], "row": []}
+        for i, k in enumerate(kinds):
+            slots["row" if k == "period" else k].append(i)
+        flat = slots["entity"] + slots["metrics"] + slots["row"]
+        position = {col: pos for pos, col in enumerate(flat)}
+        order = [position[i] for i in range(len(kinds))]
+        pick = operator.itemgetter(*order) if len(order) > 1 else (lambda cells: (cells[order[0]],))
+        world = self.world
+        seen = world.seen_metrics
         today, last = self.today, self.last_complete
         limit = spec.max_rows
+        zero = (0, 0, 0, 0, 0)
         emitted = 0
-        for period in self.periods:
-            for entity in self.entities():
-                if limit is not None and emitted >= limit:
-                    return
-                if cancel is not None and emitted % 4096 == 0 and cancel.is_set():
-                    raise Cancelled("report generation cancelled (emulator reset or stopped)")
-                imp = clk = spd = conv = rev = 0
-                for day in period.days:
-                    m = seen(entity, day, today, last)
-                    if period.hour is None:
-                        imp += m[0]
-                        clk += m[1]
-                        spd += m[2]
-                        conv += m[3]
-                        rev += m[4]
-                    else:
-                        h = period.hour
-                        imp += hour_share(m[0], h)
-                        clk += hour_share(m[1], h)
-                        spd += hour_share(m[2], h)
-                        conv += hour_share(m[3], h)
-                        rev += hour_share(m[4], h)
-                metrics = (imp, clk, spd, conv, rev)
-                label = period.label
-                yield [f(entity, label, metrics) for f in fmts]
-                emitted += 1
+        for account in self.accounts:
+            prepared = [
+                (e, world.base(e), [f(e, "", zero) for f in entity_fmts])
+                for e in world.entities(
+                    spec.level, [account], spec.campaigns, spec.ad_groups, spec.whole_accounts
+                )
+            ]
+            if not prepared:
+                continue
+            for period in self.periods:
+                label, hour = period.label, period.hour
+                for entity, base, cells in prepared:
+                    if limit is not None and emitted >= limit:
+                        return
+                    if cancel is not None and emitted % 4096 == 0 and cancel.is_set():
+                        raise Cancelled("report generation cancelled (emulator reset or stopped)")
+                    imp = clk = spd = conv = rev = 0
+                    for day in period.days:
+                        m = seen(entity, day, today, last, base)
+                        if hour is None:
+                            imp += m[0]
+                            clk += m[1]
+                            spd += m[2]
+                            conv += m[3]
+                            rev += m[4]
+                        else:
+                            imp += hour_share(m[0], hour)
+                            clk += hour_share(m[1], hour)
+                            spd += hour_share(m[2], hour)
+                            conv += hour_share(m[3], hour)
+                            rev += hour_share(m[4], hour)
+                    metrics = (imp, clk, spd, conv, rev)
+                    combined = cells + [f(entity, label, metrics) for f in metric_fmts]
+                    if row_fmts:
+                        combined += [f(entity, label, metrics) for f in row_fmts]
+                    yield pick(combined)
+                    emitted += 1
 
     def write(
         self, directory: Path, report_request_id: str, cancel: threading.Event | None = None

@@ -43,6 +43,10 @@ OUTCOMES = ("success", "error", "empty")
 SYNC_ROWS = 20_000
 DEFAULT_URL_LIFETIME = 300.0  # "valid for 5 minutes" (reportrequeststatus.md)
 DEFAULT_COMPLETION_LAG_DAYS = 1
+#: "valid for a maximum of one day" (submitgeneratereport.md; the guide says two days). After that a Poll
+#: answers Success WITHOUT a URL, as observed for stale ids (tap-bing-ads PR 18): a client that polls an
+#: old id must not take that for "no data".
+DEFAULT_REQUEST_ID_LIFETIME = 86400.0
 
 
 @dataclass(slots=True)
@@ -62,6 +66,7 @@ class ReportJob:
     error: str | None = None
     finished: bool = False  # a poll has reported Success or Error
     urls: list[str] = field(default_factory=list, repr=False)
+    submitted_at: float = 0.0  # emulator clock (seconds)
 
 
 @dataclass(slots=True)
@@ -102,6 +107,8 @@ class ReportingService:
         self.completion_lag_days = completion_lag_days
         self.pending_polls = pending_polls
         self.max_concurrent_reports = max_concurrent_reports
+        #: seconds a ReportRequestId stays pollable (then: Success without URL, the file is gone)
+        self.request_id_lifetime = DEFAULT_REQUEST_ID_LIFETIME
         self._pinned: tuple[datetime, float] | None = None
         self._jobs: dict[str, ReportJob] = {}
         self._scripts: deque[_Script] = deque()
@@ -193,7 +200,8 @@ class ReportingService:
     @property
     def counters(self) -> Counter[str]:
         """A snapshot: submits, polls, downloads, credential_rejections, expired_url_hits, bad_signature,
-        not_found, throttled (207 from the concurrency limit)."""
+        not_found, throttled (207 from the concurrency limit), stale_polls (ids older than
+        :attr:`request_id_lifetime`)."""
         with self._lock:
             merged = Counter(self._counters)
         merged.update(self.storage.counters)
@@ -232,6 +240,7 @@ class ReportingService:
             self.completion_lag_days = lag
             self.pending_polls = pending
             self.max_concurrent_reports = concurrent
+            self.request_id_lifetime = DEFAULT_REQUEST_ID_LIFETIME
         self.storage.url_lifetime = lifetime
 
     def close(self) -> None:
@@ -425,6 +434,7 @@ class ReportingService:
             if script is not None and script.pending is not None
             else self.pending_polls,
             outcome=script.outcome if script is not None else "success",
+            submitted_at=self.clock.now(),
         )
         with self._lock:
             self._jobs[rid] = job
@@ -464,22 +474,35 @@ class ReportingService:
             job = self._jobs.get(rid)
         if job is None or job.user_id != caller.user.id:
             raise ReportingFault(2101, "Poll with the same user credentials that submitted the report.")
-        job.polls += 1
         url = None
-        if job.pending_left > 0:
-            job.pending_left -= 1
-            status = "Pending"
-        elif job.state == "building":
-            status = "Pending"
-        elif job.state == "failed" or job.outcome == "error":
-            status = "Error"
-        else:
-            status = "Success"
-            if job.outcome == "success" and job.file is not None and job.file.path is not None:
-                url = self.storage.sign(rid)
-                job.urls.append(url)
-        if status != "Pending":
-            job.finished = True
+        stale = self.clock.now() - job.submitted_at > self.request_id_lifetime
+        if stale and job.file is not None and job.file.path is not None:
+            self.storage.remove(rid)  # "removed from the download site"
+        with self._lock:  # concurrent polls of one report see each Pending exactly once
+            job.polls += 1
+            if stale:
+                self._counters["stale_polls"] += 1
+                status = "Success"
+            elif job.pending_left > 0:
+                job.pending_left -= 1
+                status = "Pending"
+            elif job.state == "building":
+                status = "Pending"
+            elif job.state == "failed" or job.outcome == "error":
+                status = "Error"
+            else:
+                status = "Success"
+            if status != "Pending":
+                job.finished = True
+        if (
+            status == "Success"
+            and not stale
+            and job.outcome == "success"
+            and job.file is not None
+            and job.file.path is not None
+        ):
+            url = self.storage.sign(rid)
+            job.urls.append(url)
         return {"ReportRequestStatus": {"ReportDownloadUrl": url, "Status": status}}
 
 

@@ -102,45 +102,56 @@ _DEVICE_TYPES = ("Computer", "Smartphone", "Tablet")
 # Hour-of-day traffic profile (per mille, sums to 1000): quiet nights, busy evenings.
 _HOUR_PROFILE = (10, 7, 5, 4, 4, 6, 12, 25, 40, 52, 58, 60, 62, 60, 58, 57, 58, 62, 68, 72, 70, 60, 42, 48)
 _HOUR_CUMULATIVE = tuple(sum(_HOUR_PROFILE[:i]) for i in range(25))
+_SCALE = {"account": 40, "campaign": 12, "ad_group": 6, "keyword": 2, "search_term": 1}
 
 
-@dataclass(frozen=True, slots=True)
 class Entity:
-    """One row source: an account, campaign, ad group, keyword or search term of an account."""
+    """One row source: an account, campaign, ad group, keyword or search term of an account.
 
-    level: str
-    account: Account
-    campaign: int = -1  # positions inside the account's tree (0-based); -1 = not at this level
-    ad_group: int = -1
-    keyword: int = -1
-    term: int = -1
+    Positions (0-based, -1 = not at this level) say where it sits in its account's tree; ids and the hash
+    key are computed once here because every row of the entity needs them.
+    """
 
-    # ---- ids (64-bit, above 2**31, unique for Volume's limits)
-    @property
-    def campaign_id(self) -> int:
-        return 7_000_000_000 + self.account.index * 1000 + self.campaign
+    __slots__ = (
+        "account",
+        "ad_group",
+        "ad_group_id",
+        "campaign",
+        "campaign_id",
+        "key",
+        "keyword",
+        "keyword_id",
+        "level",
+        "term",
+    )
 
-    @property
-    def ad_group_id(self) -> int:
-        return self.campaign_id * 1000 + self.ad_group
-
-    @property
-    def keyword_id(self) -> int:
-        return self.ad_group_id * 10_000 + self.keyword
-
-    @property
-    def key(self) -> int:
-        """A number unique per entity (hash input)."""
-        return (
-            (
-                ((self.account.index * 1000 + self.campaign + 1) * 1000 + self.ad_group + 1) * 10_000
-                + self.keyword
-                + 1
-            )
-            * 100
-            + self.term
+    def __init__(
+        self,
+        level: str,
+        account: Account,
+        campaign: int = -1,
+        ad_group: int = -1,
+        keyword: int = -1,
+        term: int = -1,
+    ) -> None:
+        self.level = level
+        self.account = account
+        self.campaign = campaign
+        self.ad_group = ad_group
+        self.keyword = keyword
+        self.term = term
+        # ids: 64-bit, above 2**31, unique within Volume's limits
+        self.campaign_id = 7_000_000_000 + account.index * 1000 + campaign
+        self.ad_group_id = self.campaign_id * 1000 + ad_group
+        self.keyword_id = self.ad_group_id * 10_000 + keyword
+        self.key = (
+            (((account.index * 1000 + campaign + 1) * 1000 + ad_group + 1) * 10_000 + keyword + 1) * 100
+            + term
             + 1
-        ) * 8 + LEVELS.index(self.level)
+        ) * 8 + LEVELS.index(level)
+
+    def __repr__(self) -> str:
+        return f"Entity({self.level}, account={self.account.id}, key={self.key})"
 
 
 def campaign_name(e: Entity) -> str:
@@ -243,12 +254,17 @@ class World:
         )
 
     # ------------------------------------------------------------------ metrics
-    def day_metrics(self, e: Entity, day: date) -> tuple[int, int, int, int, int]:
+    def base(self, e: Entity) -> int:
+        """The entity's own hash (its size, click-through, cost per click...), computed once per report."""
+        return _mix(self.seed, e.key)
+
+    def day_metrics(self, e: Entity, day: date, base: int | None = None) -> tuple[int, int, int, int, int]:
         """Final (complete) numbers of one entity and day:
         (impressions, clicks, spend in cents, conversions in hundredths, revenue in cents)."""
-        base = _mix(self.seed, e.key)
+        if base is None:
+            base = _mix(self.seed, e.key)
         h = _mix(base, day.toordinal())
-        scale = {"account": 40, "campaign": 12, "ad_group": 6, "keyword": 2, "search_term": 1}[e.level]
+        scale = _SCALE[e.level]
         weekday = (85, 100, 104, 103, 101, 98, 80)[day.weekday()]
         impressions = (scale * (40 + base % 160) * weekday * (80 + h % 41)) // 1000
         if (h >> 20) % 23 == 0:
@@ -264,10 +280,10 @@ class World:
         return impressions, clicks, spend, conversions, revenue
 
     def seen_metrics(
-        self, e: Entity, day: date, today: date, last_complete: date
+        self, e: Entity, day: date, today: date, last_complete: date, base: int | None = None
     ) -> tuple[int, int, int, int, int]:
         """The numbers as a report run on ``today`` shows them (provisional after ``last_complete``)."""
-        final = self.day_metrics(e, day)
+        final = self.day_metrics(e, day, base)
         if day <= last_complete:
             return final
         lag = max(1, (today - last_complete).days)

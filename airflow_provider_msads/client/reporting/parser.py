@@ -1,0 +1,421 @@
+"""The report file: zip (or bare CSV) -> header metadata + a stream of typed rows, memory flat.
+
+Layout (``guides/reports.md#reportschema``; pack README §3): UTF-8 BOM; an optional header block of
+single-cell lines ``"Report Name: …"`` … ``"Rows: N"`` and a blank line; the column-name row (the request's
+column names); data rows; an optional blank line and a copyright footer (``©2026 Microsoft Corporation…``,
+the docs print ``@``). A row whose first cell starts with "Total" is data (no total row exists in v13).
+``"--"`` (not computed) and ``""`` (not applicable) become None; a trailing ``%`` is stripped.
+
+Speed: rows are converted a block at a time, column by column, with one converter per column chosen
+from its kind before the first row — ``map(int, column)`` runs in C; a block that holds a None marker or
+a ``%`` falls back to a per-cell path for that column only. The header's ``Rows: N`` is checked at the
+end of the stream: a mismatch raises, so a transaction consuming the rows rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from itertools import islice, repeat
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_provider_msads.client.reporting.columns import (
+    TIME_PERIOD,
+    TIME_PERIOD_KINDS,
+    ColumnKind,
+    name_kind,
+)
+from airflow_provider_msads.client.reporting.errors import MalformedReportError, ReportRowCountError
+
+Row = dict[str, Any]
+BLOCK_ROWS = 2048
+_ZIP_MAGIC = b"PK\x03\x04"
+#: Largest CSV inside a zip that is opened at all (declared size; a zip bomb is refused before reading).
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 32 * 1024**3
+_NONE = {"--": None, "": None}
+_none_get = _NONE.get
+_HEADER_LINE = re.compile(
+    r"^(Report Name|Report Time|Time Zone|Last Completed Available Day|Last Completed Available Hour|"
+    r"Report Aggregation|Report Filter|Potential Incomplete Data|Rows): ?(.*)$",
+    re.DOTALL,
+)
+_FOOTER = re.compile(r"^[\u00a9@]\s*\d{4} Microsoft Corporation")
+_GMT_TIME = "%m/%d/%Y %I:%M:%S %p"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMetadata:
+    """The report's header block (all None when the file has none).
+
+    ``last_completed_day`` / ``last_completed_hour``: the date and the hour (0-23, UTC) of "Last Completed
+    Available Day/Hour"; rows after them may still change (restatement). ``rows``: the ``Rows: N`` count.
+    """
+
+    report_name: str | None = None
+    report_time: str | None = None
+    time_zone: str | None = None
+    start: date | None = None
+    end: date | None = None
+    last_completed_day: date | None = None
+    last_completed_hour: int | None = None
+    aggregation: str | None = None
+    potential_incomplete_data: bool = False
+    rows: int | None = None
+
+
+def merge_metadata(parts: Sequence[ReportMetadata]) -> ReportMetadata:
+    """One metadata for rows merged from several files (a request split by accounts).
+
+    The earliest ``last_completed_day``/hour (data is complete only up to the least complete part), the
+    summed row count, incomplete when any part is.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return ReportMetadata(rows=0)
+    first = parts[0]
+    days = [p.last_completed_day for p in parts if p.last_completed_day is not None]
+    hours = [(p.last_completed_day, p.last_completed_hour) for p in parts if p.last_completed_day is not None]
+    counts = [p.rows for p in parts]
+    return ReportMetadata(
+        report_name=first.report_name,
+        report_time=first.report_time,
+        time_zone=first.time_zone,
+        start=first.start,
+        end=first.end,
+        last_completed_day=min(days) if days else None,
+        last_completed_hour=min(hours, key=lambda h: (h[0], h[1] or 0))[1] if hours else None,
+        aggregation=first.aggregation,
+        potential_incomplete_data=any(p.potential_incomplete_data for p in parts),
+        rows=None if any(c is None for c in counts) else sum(c for c in counts if c is not None),
+    )
+
+
+# -- converters: one per column, applied to a whole column of a block ---------------------------------
+
+
+def _bad(column: str, kind: str, value: str) -> MalformedReportError:
+    return MalformedReportError(f"column {column!r}: {value[:40]!r} is not a valid {kind} value")
+
+
+class _Column:
+    """Converts one column of a block; remembers whether values carry a '%' so later blocks stay fast."""
+
+    __slots__ = ("kind", "name", "percent")
+
+    def __init__(self, name: str, kind: ColumnKind) -> None:
+        self.name = name
+        self.kind = kind
+        self.percent = False
+
+    def convert(self, values: tuple[str, ...]) -> list[Any] | Any:
+        kind = self.kind
+        if kind == "text":
+            return map(_none_get, values, values)
+        try:
+            if kind == "integer":
+                return list(map(int, values))
+            if kind == "decimal":
+                if self.percent:
+                    return list(map(Decimal, map(str.rstrip, values, repeat("%"))))
+                return list(map(Decimal, values))
+            if kind == "date":
+                return list(map(date.fromisoformat, values))
+        except (ValueError, InvalidOperation):
+            pass
+        return [None if v in _NONE else self.cell(v) for v in values]
+
+    def cell(self, value: str) -> Any:
+        """The careful per-cell path: markers, '%', thousands separators, Yearly/hourly TimePeriod."""
+        kind = self.kind
+        try:
+            if kind == "integer":
+                return int(value)
+            if kind == "decimal":
+                if value.endswith("%"):
+                    self.percent = True
+                    value = value[:-1]
+                return Decimal(value.replace(",", ""))
+            if kind == "date":
+                if len(value) == 4 and value.isdigit():  # Yearly TimePeriod: yyyy
+                    return date(int(value), 1, 1)
+                return date.fromisoformat(value)
+            if kind == "datetime":
+                return _hourly(value)
+        except (ValueError, InvalidOperation):
+            pass
+        raise _bad(self.name, kind, value)
+
+
+def _hourly(value: str) -> datetime:
+    """Hourly TimePeriod: ``2026-06-01|7`` (FormatVersion 2.0; hour may be zero-padded) or v1.0's
+    ``6/1/2026 12:00:00 AM|7`` — the hour's start, naive (the report's time zone)."""
+    day_text, _, hour_text = value.rpartition("|")
+    day_text = day_text.strip()
+    if "/" in day_text:
+        day = datetime.strptime(day_text, _GMT_TIME if ":" in day_text else "%m/%d/%Y").date()
+    else:
+        day = date.fromisoformat(day_text)
+    return datetime(day.year, day.month, day.day, int(hour_text))
+
+
+def kind_of(column: str, aggregation: str | None) -> ColumnKind:
+    """A column's kind by name alone (a file's column may be read without its report type)."""
+    if column == TIME_PERIOD:
+        return TIME_PERIOD_KINDS.get(aggregation or "Daily", "date")
+    return name_kind(column)
+
+
+# -- the file ------------------------------------------------------------------------------------------
+
+
+class ReportFile:
+    """One downloaded report file (zip with one CSV, or a bare CSV) on disk; re-readable.
+
+    The header block and the column row are read when it is opened, so ``metadata``/``columns`` are known
+    before any row is; rows stream on each iteration.
+
+    :param path: the file.
+    :param aggregation: the request's aggregation (decides TimePeriod's kind); the header's when None.
+    :param expected_columns: the request's columns; a file with other columns is refused.
+    :param require_header: refuse a file without the header block (ours always ask for it: its
+        ``Rows: N`` is what proves the file complete).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        aggregation: str | None = None,
+        expected_columns: Sequence[str] | None = None,
+        require_header: bool = False,
+        max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self._max_bytes = max_uncompressed_bytes
+        with self._open() as (_stream, rows):
+            self.metadata, self.columns = _read_head(rows)
+        if require_header and self.metadata.rows is None:
+            raise MalformedReportError(
+                "the report has no header block (no 'Rows: N' line), so its completeness cannot be checked"
+            )
+        if expected_columns is not None and tuple(expected_columns) != self.columns and self.columns:
+            raise MalformedReportError(
+                f"the file's columns {list(self.columns)} differ from the requested {list(expected_columns)}"
+            )
+        agg = aggregation if aggregation is not None else self.metadata.aggregation
+        self.kinds: dict[str, ColumnKind] = {c: kind_of(c, agg) for c in self.columns}
+
+    def __iter__(self) -> Iterator[Row]:
+        with self._open() as (_stream, rows):
+            _read_head(rows)
+            yield from _typed_rows(rows, self.columns, self.kinds, self.metadata.rows)
+
+    def __repr__(self) -> str:
+        return f"ReportFile({self.path.name!r}, columns={len(self.columns)}, rows={self.metadata.rows})"
+
+    def _open(self) -> _Opened:
+        return _Opened(self.path, self._max_bytes)
+
+
+class _Opened:
+    """Context manager: the CSV text stream of a zip's single member (or of a bare CSV) + a csv reader."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self._path = path
+        self._max = max_bytes
+        self._closers: list[IO[Any] | zipfile.ZipFile] = []
+
+    def __enter__(self) -> tuple[io.TextIOWrapper, Iterator[list[str]]]:
+        raw = self._path.open("rb")
+        self._closers.append(raw)
+        binary: IO[bytes] = raw
+        if raw.read(4) == _ZIP_MAGIC:
+            raw.seek(0)
+            try:
+                archive = zipfile.ZipFile(raw)
+            except zipfile.BadZipFile as exc:
+                raise MalformedReportError(f"the download is not a readable zip ({exc})") from None
+            self._closers.append(archive)
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise MalformedReportError(f"the zip holds {len(members)} files, expected exactly one report")
+            if members[0].file_size > self._max:
+                raise MalformedReportError(
+                    f"the report unpacks to {members[0].file_size} bytes, over the {self._max}-byte limit"
+                )
+            binary = archive.open(members[0])
+            self._closers.append(binary)
+        else:
+            raw.seek(0)
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="", errors="strict")  # type: ignore[type-var]
+        self._closers.append(text)
+        return text, _guarded(csv.reader(text, strict=True))
+
+    def __exit__(self, *exc: object) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):  # closing after an error: the first error is what matters
+                closer.close()
+
+
+def _guarded(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """csv / zip / encoding failures while streaming, as MalformedReportError."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise MalformedReportError(f"the CSV is malformed: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MalformedReportError(
+            f"the report is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise MalformedReportError(f"the zip is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+
+
+def _read_head(rows: Iterator[list[str]]) -> tuple[ReportMetadata, tuple[str, ...]]:
+    """Consume the header block (if any) and the column row; return them."""
+    fields: dict[str, str] = {}
+    for row in rows:
+        if not row:
+            if fields:
+                continue  # the blank line after the header block
+            raise MalformedReportError(
+                "the report starts with a blank line instead of a header or column row"
+            )
+        first = row[0].lstrip("\ufeff")
+        match = _HEADER_LINE.match(first) if len(row) == 1 else None
+        if match:
+            fields[match.group(1)] = match.group(2).strip()
+            continue
+        columns = tuple([first, *row[1:]])
+        if len(set(columns)) != len(columns) or not all(columns):
+            raise MalformedReportError(f"the column row {list(columns)[:10]} has empty or repeated names")
+        return _metadata(fields), columns
+    if fields:  # header only: a report without a column row cannot be read
+        raise MalformedReportError("the report ends after its header block (no column row)")
+    return ReportMetadata(), ()
+
+
+def _typed_rows(
+    rows: Iterator[list[str]], columns: tuple[str, ...], kinds: dict[str, ColumnKind], expected: int | None
+) -> Iterator[Row]:
+    converters = [_Column(c, kinds[c]) for c in columns]
+    width = len(columns)
+    count = 0
+    ended = False
+    while not ended:
+        block = list(islice(rows, BLOCK_ROWS))
+        if not block:
+            break
+        if len(block) < BLOCK_ROWS or any(len(r) != width for r in block):
+            block, tail = _split_tail(block, width, count)
+            _check_tail(tail, rows)
+            ended = bool(tail) or len(block) < BLOCK_ROWS
+        if not block:
+            break
+        count += len(block)
+        converted = [
+            conv.convert(values) for conv, values in zip(converters, zip(*block, strict=False), strict=False)
+        ]
+        for values in zip(*converted, strict=False):
+            yield dict(zip(columns, values, strict=False))
+    if expected is not None and count != expected:
+        raise ReportRowCountError(
+            f"the report header says Rows: {expected} but the file holds {count} data rows "
+            "(truncated or corrupt download); nothing from it should be used"
+        )
+
+
+def _split_tail(block: list[list[str]], width: int, before: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Data rows up to the first blank line; everything after is the tail (footer)."""
+    for i, row in enumerate(block):
+        if not row:
+            data, tail = block[:i], block[i:]
+            break
+    else:
+        data, tail = block, []
+    for i, row in enumerate(data):
+        if len(row) != width:
+            raise MalformedReportError(
+                f"data row {before + i + 1} has {len(row)} fields, the column row has {width} "
+                "(a truncated or corrupt file)"
+            )
+    return data, tail
+
+
+def _check_tail(tail: list[list[str]], rest: Iterator[list[str]]) -> None:
+    """After the data: only blank lines and the copyright footer may follow."""
+    for row in [*tail, *rest]:
+        if not row:
+            continue
+        if len(row) == 1 and _FOOTER.match(row[0].strip()):
+            continue
+        raise MalformedReportError(f"unexpected content after the data rows: {row[:3]!r}")
+
+
+# -- header block -------------------------------------------------------------------------------------
+
+
+def _metadata(fields: dict[str, str]) -> ReportMetadata:
+    if not fields:
+        return ReportMetadata()
+    start, end = _report_time(fields.get("Report Time"))
+    day = _gmt(fields.get("Last Completed Available Day"), "Last Completed Available Day")
+    hour = _gmt(fields.get("Last Completed Available Hour"), "Last Completed Available Hour")
+    rows_text = fields.get("Rows")
+    if rows_text is not None and not rows_text.isdigit():
+        raise MalformedReportError(f"header line 'Rows: {rows_text[:40]}' is not a count")
+    incomplete = (fields.get("Potential Incomplete Data") or "").lower()
+    return ReportMetadata(
+        report_name=fields.get("Report Name") or None,
+        report_time=fields.get("Report Time") or None,
+        time_zone=fields.get("Time Zone") or None,
+        start=start,
+        end=end,
+        last_completed_day=day.date() if day else None,
+        last_completed_hour=hour.hour if hour else None,
+        aggregation=fields.get("Report Aggregation") or None,
+        potential_incomplete_data=incomplete == "true",
+        rows=int(rows_text) if rows_text is not None else None,
+    )
+
+
+def _report_time(text: str | None) -> tuple[date | None, date | None]:
+    """``6/1/2026,6/3/2026`` (also with a space after the comma, as the docs print it) or ``6/3/2026``."""
+    if not text:
+        return None, None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        days = [datetime.strptime(p, "%m/%d/%Y").date() for p in parts if p]
+    except ValueError:
+        raise MalformedReportError(
+            f"header line 'Report Time: {text[:60]}' is not M/D/YYYY[,M/D/YYYY]"
+        ) from None
+    if not days or len(days) > 2:
+        raise MalformedReportError(f"header line 'Report Time: {text[:60]}' is not M/D/YYYY[,M/D/YYYY]")
+    return days[0], days[-1]
+
+
+def _gmt(text: str | None, name: str) -> datetime | None:
+    """``6/4/2026 10:15:00 PM (GMT)`` -> naive UTC datetime ("ignore the (GMT) suffix", docs)."""
+    if not text:
+        return None
+    value = text.replace("(GMT)", "").strip()
+    for fmt in (_GMT_TIME, "%m/%d/%Y"):
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    raise MalformedReportError(f"header line '{name}: {text[:60]}' is not M/D/YYYY h:mm:ss AM/PM")
+
+
+def looks_like_zip(head: bytes) -> bool:
+    return head.startswith(_ZIP_MAGIC)

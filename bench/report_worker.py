@@ -4,7 +4,9 @@ Runs in its own interpreter (peak RSS is per load). ``--mode writer`` times
 :meth:`ReportTableWriter.replace_window` (create table + delete window + stream every row + commit) with
 rows generated lazily (a daily AccountPerformance-like report: 1,000 accounts x days x 3 devices, 10
 columns); ``--mode psql`` (PostgreSQL) writes the same rows as CSV first (untimed), then times
-``psql -c "\\copy table FROM file CSV"`` into the same table definition: the floor for a bulk load.
+``psql -c "\\copy table FROM file CSV"`` into the same table definition: the floor for a bulk load;
+``--mode e2e`` writes the same rows as a report file in Microsoft's layout first (untimed), then times
+the client's parser (``ReportFile``, as ``run_report`` yields it) streaming into the writer.
 
 Prints one JSON line: seconds (the load, generating the rows included), generate_seconds (generating
 them alone, measured first in the same process), write_seconds (the difference), rows, peak_rss.
@@ -30,6 +32,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from airflow_provider_msads.client.reporting.parser import ReportFile
 from airflow_provider_msads.warehouse.reports import ReportColumn, ReportTableWriter
 
 URLS = {
@@ -85,6 +88,36 @@ def generate(n: int) -> Iterator[dict[str, Any]]:
                 count += 1
 
 
+def write_report_file(path: Path, n: int, end: date) -> None:
+    """The same rows as a report file in Microsoft's layout (BOM, quoted header block, column row, rows,
+    footer; README section 3.2 of the reporting contract), as the client downloads it (a bare CSV)."""
+    us = f"{end.month}/{end.day}/{end.year}"
+    header = [
+        "Report Name: bench",
+        f"Report Time: {START.month}/{START.day}/{START.year},{us}",
+        "Time Zone: (GMT-08:00) Pacific Time (US & Canada); Tijuana",
+        f"Last Completed Available Day: {us} 10:15:00 PM (GMT)",
+        f"Last Completed Available Hour: {us} 10:15:00 PM (GMT)",
+        "Report Aggregation: Daily",
+        "Report Filter: ",
+        "Potential Incomplete Data: false",
+        f"Rows: {n}",
+    ]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        f.write("\ufeff")
+        out = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        for line in header:
+            out.writerow([line])
+        f.write("\r\n")
+        out.writerow([c.name for c in COLUMNS])
+        for row in generate(n):
+            cells = [row[c.name] for c in COLUMNS]
+            cells[7] = f"{row['Ctr']:.2f}%"  # Ctr: Microsoft writes percentages with "%"
+            out.writerow(cells)
+        f.write("\r\n")
+        out.writerow(["\u00a92025 Microsoft Corporation. All rights reserved. "])
+
+
 def engine_for(dialect: str, workdir: Path) -> Engine:
     if dialect == "sqlite":
         return create_engine(f"sqlite:///{workdir / 'report.db'}")
@@ -97,7 +130,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dialect", choices=("sqlite", "postgresql", "mysql", "duckdb"), required=True)
     parser.add_argument("--rows", type=int, required=True)
-    parser.add_argument("--mode", choices=("writer", "psql"), default="writer")
+    parser.add_argument("--mode", choices=("writer", "psql", "e2e"), default="writer")
     parser.add_argument("--path", choices=("fast", "generic"), default="fast")
     args = parser.parse_args()
     generate_seconds = 0.0
@@ -120,6 +153,25 @@ def main() -> int:
                 subprocess.run([*PSQL, "-c", f"\\copy {table} FROM '{csv_path}' CSV"], check=True)
                 seconds = time.perf_counter() - started
                 inserted = args.rows
+            elif args.mode == "e2e":
+                report_path = Path(tmp) / "report.csv"
+                write_report_file(report_path, args.rows, end)
+                started = time.perf_counter()
+                for _ in ReportFile(report_path, aggregation="Daily"):  # parsing alone
+                    pass
+                generate_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                report = ReportFile(report_path, aggregation="Daily", require_header=True)
+                stats = writer.replace_window(
+                    report,
+                    account_ids=ids,
+                    start=START,
+                    end=end,
+                    complete_through=report.metadata.last_completed_day,
+                    loaded_at=LOADED_AT,
+                )
+                seconds = time.perf_counter() - started
+                inserted = stats.inserted
             else:
                 started = time.perf_counter()
                 for _ in generate(args.rows):  # what producing the rows costs (the parser's share)

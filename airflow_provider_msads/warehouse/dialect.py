@@ -117,6 +117,9 @@ def write_transaction(conn: Connection, lock: Table | None = None) -> Iterator[C
                 yield conn
             return
         raw = conn.execution_options(isolation_level="AUTOCOMMIT")  # we issue BEGIN/COMMIT ourselves
+        # Wait for another process's write (up to a minute, or the connection's own longer timeout).
+        if int(raw.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) < SQLITE_BUSY_TIMEOUT_MS:
+            raw.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         raw.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield raw
@@ -130,6 +133,7 @@ def write_transaction(conn: Connection, lock: Table | None = None) -> Iterator[C
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 LOCK_TIMEOUT_SECONDS = 600
+SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
 def _lock_name(conn: Connection, table: Table) -> str:

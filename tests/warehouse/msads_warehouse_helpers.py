@@ -165,3 +165,24 @@ def make_accounts(
         )
         for i in range(n)
     ]
+
+
+def write_in_process(
+    url: str, table: str, n: int, seen_at: str, barrier_dir: str, writers: int
+) -> dict[str, int]:
+    """Run in a separate (spawned) process: wait until every writer is up, then write ``n`` accounts."""
+    import time
+    from pathlib import Path
+
+    from airflow_provider_msads.warehouse import AccountTableWriter
+
+    engine = sa.create_engine(url)
+    Path(barrier_dir, f"{os.getpid()}").touch()
+    deadline = time.monotonic() + 60
+    while len(list(Path(barrier_dir).iterdir())) < writers and time.monotonic() < deadline:
+        time.sleep(0.005)
+    try:
+        stats = AccountTableWriter(engine, table).write(make_accounts(n), datetime.fromisoformat(seen_at))
+    finally:
+        engine.dispose()
+    return stats.as_dict()

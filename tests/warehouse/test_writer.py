@@ -7,16 +7,18 @@ turned off, so the generic SQLAlchemy path is proven on PostgreSQL too.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from msads_warehouse_helpers import Database, expected_value
+from msads_warehouse_helpers import Database, expected_value, make_accounts, make_database, write_in_process
 
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
 from airflow_provider_msads.warehouse import AccountTableWriter, WriteStats
@@ -292,6 +294,32 @@ def test_four_concurrent_writers_all_succeed(
         expected_rows(db, rows[:10], T0 if existing else T1, T1) + expected_rows(db, rows[10:], T1, T1),
         key=lambda r: r["account_id"],
     )
+
+
+@pytest.mark.parametrize("name", ["sqlite", "postgresql", "mysql"])
+def test_four_writer_processes_on_a_fresh_table_all_succeed(
+    name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 across processes (what Airflow workers are): PostgreSQL's concurrent CREATE TABLE race on
+    ``pg_type_typname_nsp_index``, MariaDB's duplicate keys, SQLite's "database is locked"."""
+    db = make_database(name, tmp_path, monkeypatch)
+    url = db.engine.url.render_as_string(hide_password=False)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    try:
+        with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [
+                pool.submit(write_in_process, url, db.table, 300, T1.isoformat(), str(barrier), 4)
+                for _ in range(4)
+            ]
+            results = [f.result(timeout=180) for f in futures]
+        assert sum(r["inserted"] for r in results) == 300
+        assert sorted(r["unchanged"] for r in results) == [0, 300, 300, 300]
+        assert db.snapshot() == expected_rows(db, make_accounts(300), T1, T1)
+    finally:
+        if name != "sqlite":
+            db.drop()
+        db.engine.dispose()
 
 
 # -- identifiers and types ---------------------------------------------------------------------------

@@ -47,7 +47,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-msads",
         "name": "Microsoft Advertising",
-        "description": "Microsoft Advertising API (Bing Ads): OAuth, account discovery, warehouse loads.",
+        "description": "Microsoft Advertising API (Bing Ads): OAuth, account discovery, performance reports, "
+        "warehouse loads.",
         "versions": [__version__],
         "integrations": [
             {
@@ -65,7 +66,16 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Microsoft Advertising",
-                "python-modules": ["airflow_provider_msads.operators.accounts"],
+                "python-modules": [
+                    "airflow_provider_msads.operators.accounts",
+                    "airflow_provider_msads.operators.reports",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Microsoft Advertising",
+                "python-modules": ["airflow_provider_msads.triggers.reports"],
             }
         ],
         "connection-types": [

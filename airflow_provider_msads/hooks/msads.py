@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_msads.client.connection_fields import FIELDS, SECRET_EXTRAS, extra_value
+from airflow_provider_msads.client.errors import (
+    ApiAuthenticationError,
+    ConfigurationError,
+    MicrosoftAdsError,
+    ResponseTooLargeError,
+    TerminalAuthError,
+    UnsafeXmlError,
+)
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.provider_info import CONNECTION_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
@@ -16,6 +25,42 @@ if TYPE_CHECKING:
     from airflow_provider_msads.client import MicrosoftAdsClient
     from airflow_provider_msads.client.models import Account, UserInfo
     from airflow_provider_msads.client.protocols import TokenStore
+
+
+#: Errors no task retry can fix: a person must act (re-consent, fix a connection field or argument, fix
+#: a proxy rewriting responses). Retrying a revoked token would only call the token endpoint again.
+TERMINAL_ERRORS: tuple[type[MicrosoftAdsError], ...] = (
+    ConfigurationError,
+    TerminalAuthError,
+    ApiAuthenticationError,
+    UnsafeXmlError,
+    ResponseTooLargeError,
+)
+
+
+@contextmanager
+def fail_without_retries() -> Iterator[None]:
+    """Fail the task at once, skipping its Airflow retries, when a terminal error escapes the block.
+
+    The error becomes an ``AirflowFailException`` with the same message (and the original as its
+    cause). Errors the client already retried (network, throttling, 5xx) pass through unchanged, so
+    Airflow's task retries still apply to them. Operators use this; wrap your own ``@task`` code too::
+
+        with fail_without_retries(), MicrosoftAdsHook().get_client() as client:
+            ...
+    """
+    try:
+        yield
+    except TERMINAL_ERRORS as err:
+        raise _fail_exception()(f"{type(err).__name__}: {err}") from err
+
+
+def _fail_exception() -> type[Exception]:
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # Airflow 3.1 keeps it in airflow.exceptions
+        from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
+    return AirflowFailException
 
 
 class MicrosoftAdsHook(BaseHook):
@@ -48,10 +93,18 @@ class MicrosoftAdsHook(BaseHook):
     @cached_property
     def settings(self) -> ConnectionSettings:
         """The validated connection; secrets are registered with Airflow's masker before anything else."""
-        conn = self.get_connection(self.msads_conn_id)
-        _mask(conn.password, *_secret_extras(conn.extra_dejson))
+        return self.settings_from_connection(self.get_connection(self.msads_conn_id))
+
+    @staticmethod
+    def settings_from_connection(conn: Any) -> ConnectionSettings:
+        """Mask the secrets of an Airflow ``Connection``, then validate it into settings.
+
+        Shared with the report trigger, which looks the connection up asynchronously itself.
+        """
+        extra = conn.extra_dejson
+        _mask(conn.password, *_secret_extras(extra))
         settings = ConnectionSettings.from_connection_fields(
-            login=conn.login, password=conn.password, extra=conn.extra_dejson
+            login=conn.login, password=conn.password, extra=extra
         )
         _mask(*settings.secrets)
         return settings
@@ -72,17 +125,17 @@ class MicrosoftAdsHook(BaseHook):
 
     def get_user(self) -> UserInfo:
         """GetUser for the signed-in user (with their customer roles)."""
-        with self.get_client() as client:
+        with fail_without_retries(), self.get_client() as client:
             return client.get_user()
 
     def discover_accounts(self, **filters: Any) -> list[Account]:
         """Every account the user can reach (GetUser → SearchAccounts); see ``MicrosoftAdsClient``."""
-        with self.get_client() as client:
+        with fail_without_retries(), self.get_client() as client:
             return list(client.discover_accounts(**filters))
 
     def iter_accounts(self, **filters: Any) -> Iterator[Account]:
         """Like :meth:`discover_accounts` but streaming: memory stays flat for very large users."""
-        with self.get_client() as client:
+        with fail_without_retries(), self.get_client() as client:
             yield from client.discover_accounts(**filters)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -90,7 +143,8 @@ class MicrosoftAdsHook(BaseHook):
         try:
             info = self.get_user()
         except Exception as err:  # the UI shows this text: our errors never contain secrets
-            return False, f"{type(err).__name__}: {err}"
+            shown = err.__cause__ if isinstance(err.__cause__, MicrosoftAdsError) else err
+            return False, f"{type(shown).__name__}: {shown}"
         user = info.user
         return True, (
             f"Connected as {user.user_name or user.id} (user id {user.id}) in "

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow.sdk import Asset, BaseOperator, BaseOperatorLink
 
+from airflow_provider_msads.client.errors import ConfigurationError
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
-from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, fail_without_retries
 from airflow_provider_msads.warehouse.dialect import engine_for_hook, validate_identifier
 from airflow_provider_msads.warehouse.writer import DEFAULT_BATCH_SIZE, DEFAULT_TABLE, AccountTableWriter
 
@@ -237,17 +238,19 @@ class MicrosoftAdsListAccountsOperator(_AccountDiscoveryOperator):
         self.output_format = output_format
         self.batch_size = batch_size
         self.with_customer_names = with_customer_names
-        if "{{" not in str(fields):
-            _fields(fields)  # fail at parse time, not at run time, when the value is literal
-        if "{{" not in str(output_format):
+        if _literal(fields):
+            _fields(fields)  # fail at parse time when the value is literal; templates/XComArgs: at run time
+        if _literal(output_format):
             _output_format(output_format)
 
     def execute(self, context: Context) -> list[Any]:
+        with fail_without_retries():
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> list[Any]:
         fields = _fields(self.fields)
         output = _output_format(self.output_format)
-        batch_size = int(self.batch_size)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        batch_size = _positive_int(self.batch_size, "batch_size")
         with_names = self.with_customer_names
         if with_names is None:
             with_names = "customer_name" in fields
@@ -341,9 +344,10 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if "{{" not in table:
+        # Literal names fail at parse time; templated ones and XComArgs are checked in execute().
+        if _literal(table):
             validate_identifier(table, "table name")
-        if schema and "{{" not in schema:
+        if schema and _literal(schema):
             validate_identifier(schema, "schema name")
         self.sql_conn_id = sql_conn_id
         self.table = table
@@ -353,9 +357,16 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
         self.with_customer_names = with_customer_names
 
     def execute(self, context: Context) -> dict[str, Any]:
+        with fail_without_retries():
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.sql.hooks.sql import DbApiHook
         from airflow.sdk import BaseHook
 
+        _check_name(self.table, "table")
+        if self.schema:
+            _check_name(self.schema, "schema")
         db_hook = BaseHook.get_hook(self.sql_conn_id)
         if not isinstance(db_hook, DbApiHook):
             raise TypeError(
@@ -390,6 +401,23 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
 # -- parameter normalisation (templated values arrive as strings) ---------------------------------------
 
 
+def _check_name(value: Any, field: str) -> None:
+    """A (rendered) table/schema name, checked before any call; a bad one fails without retries."""
+    try:
+        validate_identifier(value, f"{field} name")
+    except ValueError as err:
+        raise ConfigurationError(field, str(err).split(":")[0], str(err).split(": ", 1)[-1]) from None
+
+
+def _literal(value: Any) -> bool:
+    """A value given as is in the DAG file: not a Jinja template, not an XComArg (resolved at run time)."""
+    if isinstance(value, str):
+        return "{{" not in value
+    if isinstance(value, list | tuple):
+        return all(isinstance(v, str) and "{{" not in v for v in value)
+    return value is None
+
+
 def _ids(value: Iterable[int | str] | int | str | None, name: str) -> tuple[int, ...] | None:
     """Ids from an int, a digit string, a list of either, or one comma/space separated string."""
     if value is None:
@@ -408,9 +436,18 @@ def _ids(value: Iterable[int | str] | int | str | None, name: str) -> tuple[int,
             continue
         text = str(item).strip().strip("'\"") if isinstance(item, str) else ""
         if not (text.isascii() and text.isdigit()):
-            raise ValueError(f"{name}: {item!r} is not a numeric id; write digits only, e.g. 123456789")
+            raise ConfigurationError(
+                name, f"{item!r} is not a numeric id", "write digits only, e.g. 123456789"
+            )
         ids.append(int(text))
     return tuple(dict.fromkeys(ids)) or None
+
+
+def _positive_int(value: Any, name: str) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ConfigurationError(name, f"{value!r} is not a positive whole number", "use e.g. 100")
+    return int(text)
 
 
 def _names(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
@@ -426,8 +463,10 @@ def _fields(value: Sequence[str] | str | None) -> tuple[str, ...]:
     names = _ID_SEPARATORS.split(value.strip()) if isinstance(value, str) else list(value)
     unknown = [n for n in names if n not in ACCOUNT_ROW_FIELDS]
     if unknown or not names:
-        raise ValueError(
-            f"fields: unknown {unknown or 'empty selection'}; choose from {', '.join(ACCOUNT_ROW_FIELDS)}"
+        raise ConfigurationError(
+            "fields",
+            f"unknown {unknown or 'empty selection'}",
+            f"choose from {', '.join(ACCOUNT_ROW_FIELDS)}",
         )
     return tuple(dict.fromkeys(n for n in names if n))
 
@@ -436,7 +475,9 @@ def _output_format(value: str) -> OutputMode:
     for mode in OUTPUT_MODES:
         if value == mode:
             return mode
-    raise ValueError(f"output_format must be one of {', '.join(OUTPUT_MODES)}, got {value!r}")
+    raise ConfigurationError(
+        "output_format", f"unknown value {value!r}", f"use one of {', '.join(OUTPUT_MODES)}"
+    )
 
 
 def _select(row: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:

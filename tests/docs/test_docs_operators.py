@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from airflow_provider_msads.operators import accounts
+from airflow_provider_msads.operators import accounts, reports
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gen-operator-docs"
@@ -42,6 +42,18 @@ def test_operators_md_is_current(gen: ModuleType) -> None:
 def test_docstrings_document_every_parameter_and_its_templating(gen: ModuleType) -> None:
     for name in gen.OPERATORS:
         assert gen.problems(getattr(accounts, name)) == []
+    for name in gen.REPORT_OPERATORS:
+        assert gen.problems(getattr(reports, name)) == []
+
+
+@pytest.mark.parametrize("name", ["MicrosoftAdsReportToSqlOperator", "MicrosoftAdsReportOperator"])
+def test_reference_lists_every_report_parameter(gen: ModuleType, name: str) -> None:
+    cls = getattr(reports, name)
+    section = _section(DOC.read_text(), name)
+    for param in gen.init_parameters(cls):
+        row = re.search(rf"^\| `{param.name}` \|.*$", section, re.MULTILINE)
+        assert row, f"{name}: no table row for {param.name}"
+        assert ("| yes |" in row.group(0)) == (param.name in cls.template_fields), param.name
 
 
 @pytest.mark.parametrize("name", ["MicrosoftAdsListAccountsOperator", "MicrosoftAdsAccountsToSqlOperator"])

@@ -11,7 +11,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,26 +57,35 @@ class AirflowE2E:
             db.execute("DELETE FROM variable WHERE key LIKE 'msads_oauth_token__%'")
 
     def run(
-        self, dag_id: str, connections: dict[str, str], env_extra: Mapping[str, str] | None = None
+        self,
+        dag_id: str,
+        connections: dict[str, str],
+        env_extra: Mapping[str, str] | None = None,
+        *,
+        args: Sequence[str] = (),
     ) -> DagRun:
-        """``airflow dags test <dag_id>`` with ``AIRFLOW_CONN_<ID>`` variables; returns the new run."""
+        """``airflow dags test <dag_id> [args]`` with ``AIRFLOW_CONN_<ID>`` variables; returns the new run.
+
+        ``args``: e.g. a logical date and ``--conf '{...}'``.
+        """
         env = {**os.environ, **(env_extra or {})}
         for conn_id, value in connections.items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
-        before = {r[0] for r in self.metadata("SELECT run_id FROM dag_run WHERE dag_id = ?", (dag_id,))}
+        # Not by run_id alone: rerunning a logical date replaces its run under the same run_id.
+        query = "SELECT run_id, state, id, start_date FROM dag_run WHERE dag_id = ? ORDER BY id"
+        before = {r[2:] + r[:1] for r in self.metadata(query, (dag_id,))}
         self._runs += 1
         log = self.logs / f"{self._runs:02d}-{dag_id}.log"
         with log.open("w") as out:
             proc = subprocess.run(
-                [*self.cli, "dags", "test", dag_id],
+                [*self.cli, "dags", "test", dag_id, *args],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 timeout=RUN_TIMEOUT,
                 check=False,
             )
-        new = self.metadata("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", (dag_id,))
-        runs = [r for r in new if r[0] not in before]
+        runs = [r for r in self.metadata(query, (dag_id,)) if r[2:] + r[:1] not in before]
         if len(runs) != 1:
             raise AssertionError(
                 f"expected one new run of {dag_id}, found {runs}; log:\n{log.read_text()[-4000:]}"
@@ -112,5 +121,5 @@ def install_example_dags(home: Path) -> list[Path]:
     dags_folder.mkdir(parents=True, exist_ok=True)
     source = EXAMPLE_DAGS
     copied = [Path(shutil.copy2(path, dags_folder / path.name)) for path in sorted(source.glob("msads_*.py"))]
-    assert len(copied) == 2, f"expected the two example DAG files in {source}, found {copied}"
+    assert len(copied) == 3, f"expected the three example DAG files in {source}, found {copied}"
     return copied

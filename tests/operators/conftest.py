@@ -6,6 +6,7 @@ Database servers that are not reachable make their tests SKIP with the reason (`
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_msads.client.client import MicrosoftAdsClient
 from airflow_provider_msads.client.models import Account
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
@@ -28,12 +30,18 @@ SECRETS = (REFRESH, DEVELOPER_TOKEN, CLIENT_SECRET)
 
 @dataclass
 class FakeClient:
-    """Stands in for MicrosoftAdsClient: yields ``accounts`` (optionally failing after ``fail_after``)."""
+    """Stands in for MicrosoftAdsClient: yields ``accounts`` (optionally failing after ``fail_after``).
+
+    Every call is bound against the REAL ``MicrosoftAdsClient`` signature first, so the fake cannot
+    drift from the client: a renamed or removed parameter fails these tests as it would fail users.
+    ``fail_with`` raises that error instead (after ``fail_after`` accounts, default at once).
+    """
 
     accounts: list[Account]
     fail_after: int | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False
+    fail_with: BaseException | None = None
 
     def __enter__(self) -> FakeClient:
         return self
@@ -41,12 +49,17 @@ class FakeClient:
     def __exit__(self, *exc: object) -> None:
         self.closed = True
 
-    def discover_accounts(self, **kwargs: Any) -> Iterator[Account]:
+    def discover_accounts(self, *args: Any, **kwargs: Any) -> Iterator[Account]:
+        inspect.signature(MicrosoftAdsClient.discover_accounts).bind(self, *args, **kwargs)
         self.calls.append(kwargs)
         for i, account in enumerate(self.accounts):
-            if self.fail_after is not None and i == self.fail_after:
-                raise RuntimeError(f"injected: SearchAccounts failed after {i} accounts")
+            if (self.fail_after is not None and i == self.fail_after) or (
+                self.fail_with and self.fail_after is None
+            ):
+                raise self.fail_with or RuntimeError(f"injected: SearchAccounts failed after {i} accounts")
             yield account
+        if self.fail_with is not None and self.fail_after is None:
+            raise self.fail_with
 
 
 class FakeTI:
@@ -80,8 +93,10 @@ def msads_secrets() -> tuple[str, ...]:
 def fake_client(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeClient]:
     """``fake_client(accounts, fail_after=None)`` installs a stub behind MicrosoftAdsHook.get_client."""
 
-    def install(accounts: list[Account], fail_after: int | None = None) -> FakeClient:
-        client = FakeClient(list(accounts), fail_after)
+    def install(
+        accounts: list[Account], fail_after: int | None = None, fail_with: BaseException | None = None
+    ) -> FakeClient:
+        client = FakeClient(list(accounts), fail_after, fail_with=fail_with)
         monkeypatch.setattr(MicrosoftAdsHook, "get_client", lambda self: client)
         return client
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_msads.client.errors import (
+    ApiAuthenticationError,
+    ConfigurationError,
+    TerminalAuthError,
+    TransientApiError,
+)
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
+from airflow_provider_msads.hooks.msads import _fail_exception
 from airflow_provider_msads.operators.accounts import (
     DEFAULT_FIELDS,
     MicrosoftAdsAccountsLink,
@@ -19,6 +26,7 @@ from airflow_provider_msads.operators.accounts import (
     accounts_ui_url,
 )
 
+AirflowFailException = _fail_exception()
 LINK_KEY = MicrosoftAdsAccountsLink().xcom_key
 RUN_1 = datetime(2024, 6, 1, 6, 0, tzinfo=timezone.utc)
 RUN_2 = RUN_1 + timedelta(days=1)
@@ -160,7 +168,7 @@ def test_mapping_limit_warning(
 def test_bad_parameters_fail_early(msads_conn: str) -> None:
     with pytest.raises(ValueError, match="fields: unknown \\['password'\\]"):
         MicrosoftAdsListAccountsOperator(task_id="a", fields=["account_id", "password"])
-    with pytest.raises(ValueError, match="output_format must be one of rows, ids, batches"):
+    with pytest.raises(ValueError, match="output_format: unknown value 'csv'; use one of rows, ids, batches"):
         MicrosoftAdsListAccountsOperator(task_id="b", output_format="csv")
     with pytest.raises(ValueError, match="page_size must be between 1 and 1000"):
         MicrosoftAdsListAccountsOperator(task_id="c", page_size=5000)
@@ -178,7 +186,75 @@ def test_bad_ids_fail_at_run_time_with_the_parameter_name(
 ) -> None:
     fake_client([])
     op = MicrosoftAdsListAccountsOperator(task_id="list", msads_conn_id=msads_conn, customer_ids="123, abc")
-    with pytest.raises(ValueError, match="customer_ids: 'abc' is not a numeric id"):
+    with pytest.raises(AirflowFailException, match="customer_ids: 'abc' is not a numeric id") as info:
+        op.execute(context(RUN_1))
+    assert isinstance(info.value.__cause__, ConfigurationError)
+
+
+def test_table_and_schema_from_an_xcomarg_parse_and_are_checked_when_rendered(
+    msads_conn: str, fake_client: Callable[..., Any], context: Callable[..., dict[str, Any]]
+) -> None:
+    """Regression: ``table=<XComArg>`` crashed DAG parsing with "PlainXComArg is not iterable"."""
+    from airflow.sdk import DAG, task
+
+    @task
+    def pick_table() -> str:
+        return "accounts; DROP TABLE x"
+
+    with DAG("msads_xcomarg_names", schedule=None, start_date=RUN_1):
+        op = MicrosoftAdsAccountsToSqlOperator(task_id="to_sql", table=pick_table(), schema=pick_table())
+        MicrosoftAdsListAccountsOperator(task_id="list", fields=pick_table(), output_format=pick_table())
+    # At run time Airflow renders the XComArg into the attribute; the bad value fails before any call,
+    # without Airflow retries (a retry would render the same name).
+    fake = fake_client([])
+    op.table, op.schema = "accounts; DROP TABLE x", None
+    with pytest.raises(AirflowFailException, match="table: invalid table name") as info:
+        op.execute(context(RUN_1))
+    assert isinstance(info.value.__cause__, ConfigurationError)
+    assert fake.calls == []
+    op.table, op.schema = "msads_accounts", 'public"'
+    with pytest.raises(AirflowFailException, match="schema: invalid schema name"):
+        op.execute(context(RUN_1))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TerminalAuthError("token refresh failed: refresh token revoked (AADSTS50173, invalid_grant)"),
+        ApiAuthenticationError("InvalidCredentials", operation="SearchAccounts"),
+        ConfigurationError("developer_token", "is missing", "add it"),
+    ],
+    ids=["revoked-token", "105", "configuration"],
+)
+def test_terminal_errors_fail_the_task_without_airflow_retries(
+    msads_conn: str,
+    fake_client: Callable[..., Any],
+    context: Callable[..., dict[str, Any]],
+    error: Exception,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    warehouse = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.sqlite")})
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_WAREHOUSE", warehouse)
+    fake_client([], fail_with=error)
+    for op in (
+        MicrosoftAdsListAccountsOperator(task_id="list", msads_conn_id=msads_conn, retries=3),
+        MicrosoftAdsAccountsToSqlOperator(task_id="sql", msads_conn_id=msads_conn, retries=3),
+    ):
+        with pytest.raises(AirflowFailException) as info:
+            op.execute(context(RUN_1))
+        assert info.value.__cause__ is error
+        assert str(error) in str(info.value)
+
+
+def test_retryable_errors_stay_retryable(
+    msads_conn: str, fake_client: Callable[..., Any], context: Callable[..., dict[str, Any]]
+) -> None:
+    """What the client already retried may work on the next task try: Airflow's retries still apply."""
+    error = TransientApiError("internal error", operation="SearchAccounts", http_status=503)
+    fake_client([], fail_with=error)
+    op = MicrosoftAdsListAccountsOperator(task_id="list", msads_conn_id=msads_conn)
+    with pytest.raises(TransientApiError):
         op.execute(context(RUN_1))
 
 
@@ -361,7 +437,7 @@ def test_sql_operator_checks_filters_before_touching_the_database(
         table=sql_target.table,
         account_ids=["12", "x"],
     )
-    with pytest.raises(ValueError, match="account_ids: 'x' is not a numeric id"):
+    with pytest.raises(AirflowFailException, match="account_ids: 'x' is not a numeric id"):
         op.execute(context(RUN_1))
     assert client.calls == []
     q = sql_target.quote

@@ -38,6 +38,9 @@ REQUIRED_IN_WHEEL = (
     f"{PACKAGE}/testing/pytest_plugin.py",
     f"{PACKAGE}/example_dags/msads_accounts_to_sql.py",
     f"{PACKAGE}/example_dags/msads_accounts_to_xcom.py",
+    f"{PACKAGE}/example_dags/msads_reports_to_sql.py",
+    f"{PACKAGE}/operators/reports.py",
+    f"{PACKAGE}/triggers/reports.py",
 )
 
 EXPECTED_ENTRY_POINTS = {

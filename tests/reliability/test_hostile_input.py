@@ -230,13 +230,18 @@ def test_sql_ish_table_names_from_templates_are_refused_before_any_sql(
     )
     op.table = name  # what rendering the template produced
     context: Any = {"ti": SimpleNamespace(), "dag_run": SimpleNamespace(run_after=datetime.now(timezone.utc))}
-    with pytest.raises(ValueError, match="invalid table name") as caught:
+    with pytest.raises(Exception, match="invalid table name") as caught:  # AirflowFailException: no retries
         op.execute(context)
+    assert type(caught.value).__name__ == "AirflowFailException"
+    assert isinstance(caught.value.__cause__, ValueError)  # a ConfigurationError naming the field
     assert "A-Z, a-z, 0-9 and '_'" in str(caught.value)
     assert target.execute("SELECT id FROM victims ORDER BY id") == [(1,), (2,)]
     assert target.execute("SELECT name FROM sqlite_master") == [("victims",)]
     if name == SQLISH[0]:
-        recorder.record("hostile: SQL-ish table name (templated)", result="ValueError, no SQL run")
+        recorder.record(
+            "hostile: SQL-ish table name (templated)",
+            result="ConfigurationError (task fails without retries), no SQL run",
+        )
 
 
 # -- plain-http endpoint overrides to public hosts -----------------------------------------------------

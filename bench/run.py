@@ -41,7 +41,7 @@ PYTHON = sys.executable
 IMPLS = ("rest", "raw-json", "soap", "raw-lxml")
 FLOOR = {"rest": "raw-json", "soap": "raw-lxml"}
 DBS = ("sqlite", "postgresql", "mysql", "duckdb")
-SECTIONS = ("discovery", "warehouse", "reports", "tokens", "import", "triggerer")
+SECTIONS = ("discovery", "warehouse", "report_load", "tokens", "import", "triggerer", "reports")
 IMPORT_MODES = ("airflow", "package", "hook", "dags-baseline", "dags")
 PAGE_SIZE = 1000
 
@@ -70,8 +70,6 @@ class Config:
     stream_runs: int
     warehouse_n: tuple[int, ...]
     dbs: tuple[str, ...]
-    report_rows: int
-    report_runs: int
     token_tasks: int
     token_fork: int
     token_spawn: int
@@ -81,6 +79,11 @@ class Config:
     trigger_count: int = 1000
     trigger_interval: float = 30.0
     seed: int = 8
+    report_rows: int = 1_000_000
+    report_runs: int = 3
+    sdk_python: str | None = (
+        None  # a venv with the official SDK; "" = none; None = build/reuse the cached one
+    )
 
 
 @dataclass
@@ -444,7 +447,7 @@ def bench_warehouse(cfg: Config, report: Report) -> None:
 # -- reports -------------------------------------------------------------------------------------------
 
 
-def bench_reports(cfg: Config, report: Report) -> None:
+def bench_report_load(cfg: Config, report: Report) -> None:
     n = cfg.report_rows
     report.add("", f"## Report load ({n:,} rows, ReportTableWriter.replace_window, one transaction)", "")
     worker = str(BENCH / "report_worker.py")
@@ -532,7 +535,7 @@ def bench_reports(cfg: Config, report: Report) -> None:
         "parsed by the client's ReportFile and streamed into the writer; its write-alone column subtracts "
         "the parsing time measured alone.",
     )
-    report.data["reports"] = samples
+    report.data["report_load"] = samples
 
 
 # -- tokens --------------------------------------------------------------------------------------------
@@ -964,8 +967,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--warehouse-n", help="warehouse N values, comma list (default 10000,100000)")
     parser.add_argument("--runs", type=int, help="runs per measurement, the median is reported (default 5)")
     parser.add_argument("--dbs", default=",".join(DBS), help="warehouse databases (default all four)")
-    parser.add_argument("--report-rows", type=int, help="rows of the report load (default 1000000)")
-    parser.add_argument("--report-runs", type=int, help="runs per report load (default 3)")
+    parser.add_argument("--report-runs", type=int, help="runs of the report parse/load sections (default 3)")
     parser.add_argument("--token-tasks", type=int, help="mapped tasks in the token DAG (default 200)")
     parser.add_argument("--token-fork", type=int, help="forked processes for the token test (default 200)")
     parser.add_argument("--token-spawn", type=int, help="fresh interpreters for the token test (default 20)")
@@ -973,6 +975,14 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import mode (default 7)")
     parser.add_argument("--triggers", type=int, help="deferred report polls on the triggerer (default 1000)")
     parser.add_argument("--trigger-interval", type=float, help="their poll interval in s (default 30)")
+    parser.add_argument(
+        "--report-rows", type=int, help="rows of the parsed and loaded report (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--sdk-python",
+        help="python of a venv with msads==13.0.30.1 for the report-parse comparison ('' = skip the SDK; "
+        "default: build or reuse a cached throwaway venv in the temp dir)",
+    )
     parser.add_argument("--output-dir", type=Path, default=BENCH / "results", help="where latest.md/.json go")
     parser.add_argument("--no-write", action="store_true", help="print only, write no result files")
     args = parser.parse_args(argv)
@@ -994,8 +1004,6 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         stream_runs=min(runs, 3),
         warehouse_n=ints(args.warehouse_n, (1000,) if quick else (10_000, 100_000)),
         dbs=tuple(d for d in args.dbs.split(",") if d),
-        report_rows=args.report_rows or (10_000 if quick else 1_000_000),
-        report_runs=args.report_runs or (1 if quick else 3),
         token_tasks=token_tasks,
         token_fork=args.token_fork if args.token_fork is not None else (5 if quick else 200),
         token_spawn=args.token_spawn if args.token_spawn is not None else (2 if quick else 20),
@@ -1004,16 +1012,53 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         output_dir=None if args.no_write else args.output_dir,
         trigger_count=args.triggers or (100 if quick else 1000),
         trigger_interval=args.trigger_interval or (5.0 if quick else 30.0),
+        report_rows=args.report_rows or (20_000 if quick else 1_000_000),
+        report_runs=args.report_runs or (1 if quick else 3),
+        sdk_python=args.sdk_python,
+    )
+
+
+# -- report parsing ------------------------------------------------------------------------------------
+
+
+def bench_reports(cfg: Config, report: Report) -> None:
+    """``report_parse.py``: ours vs the SDK's ReportFileReader vs a bare csv loop, same run."""
+    sys.path.insert(0, str(BENCH))
+    import report_parse
+
+    report.add("", f"## Report parsing ({cfg.report_rows:,} rows, fresh process per run)", "")
+    sdk_python = cfg.sdk_python
+    if sdk_python is None:
+        try:
+            sdk_python = str(report_parse.sdk_venv_python())
+        except RuntimeError as exc:
+            log(f"reports: no SDK venv ({exc}); comparing with the csv loop only")
+            sdk_python = ""
+    out = report_parse.run(cfg.report_rows, cfg.report_runs, sdk_python or None)
+    report.add(*report_parse.render(out).splitlines())
+    report.data["reports"] = out
+    ratio = out.get("ratio_ours_to_csv")
+    report.target(
+        f"report parse <= {report_parse.TARGET_FLOOR_RATIO}x the bare csv loop",
+        None if ratio is None else ratio <= report_parse.TARGET_FLOOR_RATIO,
+        "n/a" if ratio is None else f"{ratio:.3f}x",
+    )
+    speedup = out.get("speedup_vs_sdk")
+    report.target(
+        f"report parse >= {report_parse.TARGET_SDK_RATIO:.0f}x faster than the SDK's ReportFileReader",
+        None if speedup is None else speedup >= report_parse.TARGET_SDK_RATIO,
+        "SDK not available" if speedup is None else f"{speedup:.2f}x",
     )
 
 
 SECTION_RUNNERS: dict[str, Callable[[Config, Report], None]] = {
     "discovery": bench_discovery,
     "warehouse": bench_warehouse,
-    "reports": bench_reports,
+    "report_load": bench_report_load,
     "tokens": bench_tokens,
     "import": bench_import,
     "triggerer": bench_triggerer,
+    "reports": bench_reports,
 }
 
 

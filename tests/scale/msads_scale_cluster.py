@@ -62,6 +62,10 @@ FAST_SETTINGS: dict[str, str] = {
     "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
     "AIRFLOW__CELERY__SYNC_PARALLELISM": "2",
     "AIRFLOW__API__WORKER_TIMEOUT": "300",
+    # a busy 2-core host answers the task execution API slower than the 5 s default
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+    # only the runs a test triggers: no scheduled run of a @daily example DAG on top
+    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
 }
 
 

@@ -18,6 +18,7 @@ process wrote (stdout/stderr, scheduler/triggerer/DAG-processor logs, task logs,
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -36,6 +37,7 @@ from airflow_provider_msads.testing import (
     DEMO_REFRESH_TOKEN,
     Emulator,
 )
+from airflow_provider_msads.warehouse.reports import RESERVED_PREFIX
 
 pytestmark = [pytest.mark.scale, pytest.mark.timeout(2400)]
 
@@ -45,7 +47,8 @@ DISCOVERY_DAG = "msads_scale_discovery"
 REPORT_DAG = "msads_reports_to_sql"
 REPORT_TABLE = "msads_account_performance_daily"
 REPORT_CONF = {"batch_size": 1, "poll_interval": 2}  # one mapped report task per account
-ACCOUNTS = 200  # mapped tasks per DAG
+# mapped tasks per DAG (the issue asks for >= 200; a smaller number only for trying changes out)
+ACCOUNTS = int(os.environ.get("MSADS_SCALE_ACCOUNTS", "200"))
 ACCESS_TOKEN_TTL = 30.0  # seconds: the run spans several lifetimes
 RUN_TIMEOUT = 900.0  # bound per run (they run at the same time)
 MAX_GRANTS_PER_LIFETIME = 1.1
@@ -167,9 +170,7 @@ def test_discovery_and_reports_on_two_celery_workers(tmp_path: Path, record_prop
         windows = {tuple(plan["window"]) for plan in plans.values()}
         assert len(windows) == 1, windows
         ((first_day, last_day),) = windows
-        columns = (
-            [c for c in report_table[0] if c not in ("loaded_at", "is_complete")] if report_table else []
-        )
+        columns = [c for c in report_table[0] if not c.startswith(RESERVED_PREFIX)] if report_table else []
         report = expected_report(emu, columns, date.fromisoformat(first_day), date.fromisoformat(last_day))
 
     ratio = grants_per_lifetime(grant_times, ACCESS_TOKEN_TTL)

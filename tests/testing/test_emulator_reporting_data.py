@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -315,3 +316,157 @@ def _parses(kind: str, cell: str) -> bool:
     except (ValueError, AssertionError, ArithmeticError):
         return False
     return True
+
+
+# ---------------------------------------------------------------------- levels add up; scopes
+LEVELS = [
+    ("AccountPerformance", ["AccountId"]),
+    ("CampaignPerformance", ["AccountId", "CampaignId"]),
+    ("AdGroupPerformance", ["AccountId", "CampaignId", "AdGroupId"]),
+    ("KeywordPerformance", ["AccountId", "CampaignId", "AdGroupId", "KeywordId"]),
+    ("SearchQueryPerformance", ["AccountId", "CampaignId", "AdGroupId", "KeywordId", "SearchQuery"]),
+]
+
+
+def test_every_level_adds_up_to_its_parent(emu: Emulator, http: httpx.Client) -> None:
+    """Campaign rows sum to their account's row, keyword rows to their ad group's, search terms to their
+    keyword's: per day, including provisional days (restated consistently)."""
+    emu.reporting.completion_lag_days = 2
+    accounts = active_accounts(emu)[:2]
+    start, end = date(2026, 6, 7), date(2026, 6, 9)
+    tables: list[dict[tuple[str, ...], tuple[Decimal, ...]]] = []
+    for report, keys in LEVELS:
+        columns = ["TimePeriod", *keys, *SUMMED]
+        _, rows = _rows(http, emu, body(report, columns=columns, start=start, end=end, account_ids=accounts))
+        table = {}
+        for r in rows:
+            impressions, clicks, conversions = (
+                int(r["Impressions"]),
+                int(r["Clicks"]),
+                Decimal(r["ConversionsQualified"]),
+            )
+            assert min(impressions, clicks, conversions) >= 0, (report, r)
+            if report in ("AccountPerformance", "CampaignPerformance"):
+                assert clicks <= impressions and conversions <= clicks, (report, r)
+            # below that, tiny rows may show a click without an impression (or a conversion without a
+            # click) on a day, as Microsoft documents for zero-impression rows
+            table[(r["TimePeriod"], *(r[k] for k in keys))] = tuple(Decimal(r[c]) for c in SUMMED)
+        tables.append(table)
+    for parent, child in itertools.pairwise(tables):
+        sums: dict[tuple[str, ...], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * len(SUMMED))
+        for key, values in child.items():
+            acc = sums[key[:-1]]
+            for i, v in enumerate(values):
+                acc[i] += v
+        assert {k: tuple(v) for k, v in sums.items()} == parent
+    assert (
+        len(tables[-1]) == 3 * 2 * 3 * 2 * 4 * 2
+    )  # days x accounts x campaigns x ad groups x keywords x terms
+
+
+def test_campaign_and_ad_group_scopes(emu: Emulator, http: httpx.Client) -> None:
+    account = active_accounts(emu)[0]
+    other = active_accounts(emu)[1]
+    day = date(2026, 6, 3)
+    campaign = 7_000_000_000 + emu.data.account_by_id[account].index * 1000 + 1
+    scope = {
+        "AccountIds": [str(other)],
+        "Campaigns": [{"AccountId": str(account), "CampaignId": str(campaign)}],
+    }
+    _, rows = _rows(
+        http,
+        emu,
+        body(
+            "CampaignPerformance",
+            columns=["TimePeriod", "AccountId", "CampaignId", "Clicks"],
+            start=day,
+            end=day,
+            Scope=scope,
+        ),
+    )
+    assert {(int(r["AccountId"]), int(r["CampaignId"])) for r in rows} == {(account, campaign)} | {
+        (other, 7_000_000_000 + emu.data.account_by_id[other].index * 1000 + c) for c in range(3)
+    }
+    ad_group = campaign * 1000 + 1
+    groups = {
+        "AdGroups": [{"AccountId": str(account), "CampaignId": str(campaign), "AdGroupId": str(ad_group)}]
+    }
+    _, keywords = _rows(
+        http,
+        emu,
+        body(
+            "KeywordPerformance",
+            columns=["TimePeriod", "AdGroupId", "KeywordId", "Clicks"],
+            start=day,
+            end=day,
+            Scope=groups,
+        ),
+    )
+    assert {int(r["AdGroupId"]) for r in keywords} == {ad_group}
+    assert sorted(int(r["KeywordId"]) for r in keywords) == [ad_group * 10_000 + k for k in range(4)]
+
+    headers = {"Authorization": "Bearer " + emu.issue_access_token(), "DeveloperToken": "EMUDEMO0DEVTOKEN42"}
+
+    def code(request: dict[str, object]) -> int:
+        fault = http.post(
+            emu.url + "/Reporting/v13/GenerateReport/Submit", json=request, headers=headers
+        ).json()
+        return int((fault.get("OperationErrors") or fault["Errors"])[0]["Code"])
+
+    bad_campaign = {"Campaigns": [{"AccountId": str(account), "CampaignId": str(campaign + 50)}]}
+    assert (
+        code(
+            body(
+                "CampaignPerformance",
+                columns=["AccountId", "Clicks"],
+                aggregation="Summary",
+                start=day,
+                end=day,
+                Scope=bad_campaign,
+            )
+        )
+        == 2019
+    )
+    bad_group = {"AdGroups": [{"AccountId": str(account), "CampaignId": str(campaign), "AdGroupId": "5"}]}
+    assert (
+        code(
+            body(
+                "KeywordPerformance",
+                columns=["AccountId", "Keyword", "Clicks"],
+                aggregation="Summary",
+                start=day,
+                end=day,
+                Scope=bad_group,
+            )
+        )
+        == 2022
+    )
+    many = {"Campaigns": [{"AccountId": str(account), "CampaignId": str(campaign)}] * 301}
+    assert (
+        code(
+            body(
+                "CampaignPerformance",
+                columns=["AccountId", "Clicks"],
+                aggregation="Summary",
+                start=day,
+                end=day,
+                Scope=many,
+            )
+        )
+        == 2030
+    )
+    sort = [{"SortColumn": "Spend", "SortOrder": "Descending"}]
+    assert (
+        code(
+            body(
+                "KeywordPerformance",
+                columns=["AccountId", "Keyword", "Clicks"],
+                aggregation="Summary",
+                start=day,
+                end=day,
+                account_ids=[account],
+                Sort=sort,
+            )
+        )
+        == 2061
+    )

@@ -129,3 +129,11 @@ def test_million_row_report_over_http_with_flat_memory(tmp_path: Path) -> None:
     # the CSV is ~190 MB; generating and serving it must not hold it (or its rows) in memory
     assert growth < 60 * 1024 * 1024, measured
     assert _count_rows(target) == (1_000_000, "Rows: 1000000")
+
+
+def test_reset_restores_the_volume(msads_emulator: Emulator) -> None:
+    default = msads_emulator.reporting.volume
+    msads_emulator.reporting.sized_report_body(200_000, days=1)
+    assert msads_emulator.reporting.volume.keywords_per_ad_group > default.keywords_per_ad_group
+    msads_emulator.reset()
+    assert msads_emulator.reporting.volume == default

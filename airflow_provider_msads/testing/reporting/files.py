@@ -28,7 +28,7 @@ from airflow_provider_msads.testing.data import Account
 from airflow_provider_msads.testing.reporting.columns import dependency, formatter
 from airflow_provider_msads.testing.reporting.request import ReportSpec
 from airflow_provider_msads.testing.reporting.timezones import display_name
-from airflow_provider_msads.testing.reporting.world import Entity, World, hour_share
+from airflow_provider_msads.testing.reporting.world import Entity, World, apply_chain, hour_share
 
 BOM = "\ufeff"
 EOL = "\r\n"
@@ -207,43 +207,48 @@ class ReportWriter:
         order = [position[i] for i in range(len(kinds))]
         pick = operator.itemgetter(*order) if len(order) > 1 else (lambda cells: (cells[order[0]],))
         world = self.world
-        seen = world.seen_metrics
+        seen_top = world.seen_top
         today, last = self.today, self.last_complete
         limit = spec.max_rows
         zero = (0, 0, 0, 0, 0)
         emitted = 0
         for account in self.accounts:
             prepared = [
-                (e, world.base(e), [f(e, "", zero) for f in entity_fmts])
+                (e, world.chain(e), [f(e, "", zero) for f in entity_fmts])
                 for e in world.entities(
                     spec.level, [account], spec.campaigns, spec.ad_groups, spec.whole_accounts
                 )
             ]
             if not prepared:
                 continue
+            base = world.base(prepared[0][0])
             for period in self.periods:
                 label, hour = period.label, period.hour
-                for entity, base, cells in prepared:
+                tops = [seen_top(base, day, today, last) for day in period.days]
+                for entity, chain, cells in prepared:
                     if limit is not None and emitted >= limit:
                         return
                     if cancel is not None and emitted % 4096 == 0 and cancel.is_set():
                         raise Cancelled("report generation cancelled (emulator reset or stopped)")
-                    imp = clk = spd = conv = rev = 0
-                    for day in period.days:
-                        m = seen(entity, day, today, last, base)
-                        if hour is None:
-                            imp += m[0]
-                            clk += m[1]
-                            spd += m[2]
-                            conv += m[3]
-                            rev += m[4]
-                        else:
-                            imp += hour_share(m[0], hour)
-                            clk += hour_share(m[1], hour)
-                            spd += hour_share(m[2], hour)
-                            conv += hour_share(m[3], hour)
-                            rev += hour_share(m[4], hour)
-                    metrics = (imp, clk, spd, conv, rev)
+                    if len(tops) == 1 and hour is None:
+                        metrics = apply_chain(chain, tops[0])
+                    else:
+                        imp = clk = spd = conv = rev = 0
+                        for top in tops:
+                            m = apply_chain(chain, top)
+                            if hour is None:
+                                imp += m[0]
+                                clk += m[1]
+                                spd += m[2]
+                                conv += m[3]
+                                rev += m[4]
+                            else:
+                                imp += hour_share(m[0], hour)
+                                clk += hour_share(m[1], hour)
+                                spd += hour_share(m[2], hour)
+                                conv += hour_share(m[3], hour)
+                                rev += hour_share(m[4], hour)
+                        metrics = (imp, clk, spd, conv, rev)
                     combined = cells + [f(entity, label, metrics) for f in metric_fmts]
                     if row_fmts:
                         combined += [f(entity, label, metrics) for f in row_fmts]

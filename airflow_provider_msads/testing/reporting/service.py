@@ -104,6 +104,7 @@ class ReportingService:
         self.world = World(self.data, volume)
         self.storage = Storage(clock.now, faults, url_lifetime)
         self._defaults = (completion_lag_days, pending_polls, url_lifetime, max_concurrent_reports)
+        self._default_volume = self.world.volume
         self.completion_lag_days = completion_lag_days
         self.pending_polls = pending_polls
         self.max_concurrent_reports = max_concurrent_reports
@@ -224,7 +225,8 @@ class ReportingService:
             return list(self._jobs.values())
 
     def reset(self) -> None:
-        """Forget jobs, scripts, files, counters and the pinned date; restore the constructor settings."""
+        """Forget jobs, scripts, files, counters and the pinned date; restore the constructor settings
+        (lag, pending polls, URL lifetime, concurrency limit, volume)."""
         self._cancel.set()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -241,6 +243,7 @@ class ReportingService:
             self.pending_polls = pending
             self.max_concurrent_reports = concurrent
             self.request_id_lifetime = DEFAULT_REQUEST_ID_LIFETIME
+            self.world.volume = self._default_volume
         self.storage.url_lifetime = lifetime
 
     def close(self) -> None:

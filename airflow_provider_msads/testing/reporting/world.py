@@ -5,9 +5,10 @@ Every advertiser account of the :class:`~airflow_provider_msads.testing.data.Dat
 search terms, sized by :class:`Volume`. Ids and names are pure functions of (seed, account, position), so a
 test can compute them, and are above 2**31 on purpose.
 
-Daily metrics are pure functions of (seed, entity, day). Numbers are integers in the smallest unit (cents
-for money, hundredths for conversions) so that weekly, monthly and summary rows are exact sums of days
-and hourly rows split a day exactly (largest-remainder on a fixed 24-hour profile).
+Daily metrics are pure functions of (seed, account, day), split down the tree by fixed integer weights, so
+every level adds up exactly to its parent. Numbers are integers in the smallest unit (cents for money,
+hundredths for conversions) so that weekly, monthly and summary rows are exact sums of days and hourly
+rows split a day exactly (cumulative shares of a fixed 24-hour profile).
 
 Restatement: a day after the "Last Completed Available Day" is provisional. Its numbers as seen at a
 given "today" are the final numbers scaled by how mature the day is (late clicks, and especially late
@@ -102,7 +103,8 @@ _DEVICE_TYPES = ("Computer", "Smartphone", "Tablet")
 # Hour-of-day traffic profile (per mille, sums to 1000): quiet nights, busy evenings.
 _HOUR_PROFILE = (10, 7, 5, 4, 4, 6, 12, 25, 40, 52, 58, 60, 62, 60, 58, 57, 58, 62, 68, 72, 70, 60, 42, 48)
 _HOUR_CUMULATIVE = tuple(sum(_HOUR_PROFILE[:i]) for i in range(25))
-_SCALE = {"account": 40, "campaign": 12, "ad_group": 6, "keyword": 2, "search_term": 1}
+_MASK = (1 << 62) - 1
+Metrics = tuple[int, int, int, int, int]  # impressions, clicks, spend c, conversions /100, revenue c
 
 
 class Entity:
@@ -204,6 +206,7 @@ class World:
         self.data = data
         self.seed = data.seed
         self.volume = volume or Volume()
+        self._weight_cache: dict[tuple[int, int, tuple[int, ...], int], tuple[tuple[int, ...], ...]] = {}
 
     # ------------------------------------------------------------------ entities
     def entities(
@@ -255,18 +258,15 @@ class World:
 
     # ------------------------------------------------------------------ metrics
     def base(self, e: Entity) -> int:
-        """The entity's own hash (its size, click-through, cost per click...), computed once per report."""
-        return _mix(self.seed, e.key)
+        """The hash of the entity's account (its size, click-through, cost per click...)."""
+        return _mix(self.seed, e.account.index * 8 + 1)
 
-    def day_metrics(self, e: Entity, day: date, base: int | None = None) -> tuple[int, int, int, int, int]:
-        """Final (complete) numbers of one entity and day:
-        (impressions, clicks, spend in cents, conversions in hundredths, revenue in cents)."""
-        if base is None:
-            base = _mix(self.seed, e.key)
+    def account_day(self, base: int, day: date) -> Metrics:
+        """Final numbers of one account and day (the top of the tree; everything below is a split)."""
         h = _mix(base, day.toordinal())
-        scale = _SCALE[e.level]
         weekday = (85, 100, 104, 103, 101, 98, 80)[day.weekday()]
-        impressions = (scale * (40 + base % 160) * weekday * (80 + h % 41)) // 1000
+        keywords = self.volume.per_account("keyword")
+        impressions = (40 * (40 + base % 160) * weekday * (80 + h % 41)) * keywords // 24_000
         if (h >> 20) % 23 == 0:
             impressions = 0  # some quiet days: zero-impression rows exist in real reports too
         ctr_bp = 80 + (base >> 12) % 420 + (h >> 40) % 41 - 20  # click-through in basis points (~0.6-5 %)
@@ -279,17 +279,85 @@ class World:
         revenue = conversions * (900 + (base >> 44) % 9000) // 100
         return impressions, clicks, spend, conversions, revenue
 
-    def seen_metrics(
-        self, e: Entity, day: date, today: date, last_complete: date, base: int | None = None
-    ) -> tuple[int, int, int, int, int]:
-        """The numbers as a report run on ``today`` shows them (provisional after ``last_complete``)."""
-        final = self.day_metrics(e, day, base)
+    def _weights(
+        self, account_index: int, depth: int, parent: tuple[int, ...], n: int
+    ) -> tuple[tuple[int, ...], ...]:
+        """Cumulative split weights of the ``n`` children of one parent, one list per metric.
+
+        Clicks, spend, conversions and revenue get weights near the impressions' (x0.7-1.3, x0.8-1.2...),
+        so children differ in click-through and cost per click while every level stays plausible
+        (clicks <= impressions, conversions <= clicks).
+        """
+        key = (account_index, depth, parent, n)
+        cached = self._weight_cache.get(key)
+        if cached is not None:
+            return cached
+        columns: list[list[int]] = [[0] for _ in range(5)]
+        node = account_index
+        for p in parent:
+            node = node * 10_007 + p + 1
+        for i in range(n):
+            h = _mix(self.seed + depth * 7919, (node * 10_007 + i + 1) & _MASK)
+            wi = 50 + h % 100
+            wc = wi * (70 + (h >> 8) % 61) // 100
+            ws = wc * (80 + (h >> 16) % 41) // 100
+            wv = wc * (85 + (h >> 24) % 31) // 100
+            wr = wv * (80 + (h >> 32) % 41) // 100
+            for k, w in enumerate((wi, wc, ws, wv, wr)):
+                columns[k].append(columns[k][-1] + max(1, w))
+        result = tuple(tuple(c) for c in columns)
+        if len(self._weight_cache) > 8192:
+            self._weight_cache.clear()  # bounded: one report touches few parents at a time
+        self._weight_cache[key] = result
+        return result
+
+    def chain(self, e: Entity) -> tuple[tuple[int, ...], ...]:
+        """The entity's place in each split, from its campaign down: per level and metric the cumulative
+        weights before and after it and the total (computed once per entity and report)."""
+        v = self.volume
+        path = (
+            ("campaign", e.campaign, v.campaigns_per_account),
+            ("ad_group", e.ad_group, v.ad_groups_per_campaign),
+            ("keyword", e.keyword, v.keywords_per_ad_group),
+            ("search_term", e.term, v.search_terms_per_keyword),
+        )
+        out: list[tuple[int, ...]] = []
+        positions: list[int] = []
+        if e.level == "account":
+            return ()
+        for depth, (level, pos, n) in enumerate(path):
+            cum = self._weights(e.account.index, depth, tuple(positions), n)
+            out.append(tuple(x for c in cum for x in (c[pos], c[pos + 1], c[n])))
+            if level == e.level:
+                break
+            positions.append(pos)
+        return tuple(out)
+
+    def split(self, e: Entity, top: Metrics) -> Metrics:
+        """The entity's part of its account's numbers: campaign, then ad group, keyword, search term.
+
+        Integer splits by cumulative weights, so the children of any parent sum exactly to it: campaign
+        rows add up to the account row, keyword rows to their ad group's row.
+        """
+        return apply_chain(self.chain(e), top)
+
+    def day_metrics(self, e: Entity, day: date) -> Metrics:
+        """Final (complete) numbers of one entity and day:
+        (impressions, clicks, spend in cents, conversions in hundredths, revenue in cents)."""
+        return self.split(e, self.account_day(self.base(e), day))
+
+    def seen_top(self, base: int, day: date, today: date, last_complete: date) -> Metrics:
+        """An account's day as a report run on ``today`` shows it (provisional after ``last_complete``).
+
+        The account's day is scaled first and then split, so provisional rows add up across levels too.
+        """
+        top = self.account_day(base, day)
         if day <= last_complete:
-            return final
+            return top
         lag = max(1, (today - last_complete).days)
         age = max(0, (today - day).days)  # 0 for today
         done = min(age + 1, lag)  # 1..lag (lag only reached once complete)
-        impressions, clicks, spend, conversions, revenue = final
+        impressions, clicks, spend, conversions, revenue = top
         traffic = 900 * lag + 100 * done  # per mille * lag
         return (
             impressions * traffic // (1000 * lag),
@@ -298,6 +366,22 @@ class World:
             conversions * done // (lag + 1),
             revenue * done // (lag + 1),
         )
+
+    def seen_metrics(self, e: Entity, day: date, today: date, last_complete: date) -> Metrics:
+        """One entity's day as a report run on ``today`` shows it."""
+        return self.split(e, self.seen_top(self.base(e), day, today, last_complete))
+
+
+def apply_chain(chain: tuple[tuple[int, ...], ...], top: Metrics) -> Metrics:
+    """Split ``top`` down an entity's :meth:`World.chain` (the hot path of big reports: plain arithmetic)."""
+    a, b, c, d, f = top
+    for l0, h0, t0, l1, h1, t1, l2, h2, t2, l3, h3, t3, l4, h4, t4 in chain:
+        a = a * h0 // t0 - a * l0 // t0
+        b = b * h1 // t1 - b * l1 // t1
+        c = c * h2 // t2 - c * l2 // t2
+        d = d * h3 // t3 - d * l3 // t3
+        f = f * h4 // t4 - f * l4 // t4
+    return a, b, c, d, f
 
 
 def hour_share(value: int, hour: int) -> int:

@@ -1,15 +1,14 @@
-"""Discover Microsoft Advertising accounts, pass them through XCom, and fan out one task per account.
+"""Discover Microsoft Advertising accounts, pass them through XCom, and fan out over batches of accounts.
 
-Connection: ``msads_default``. Two patterns are shown:
+Connection: ``msads_default``. Works unchanged for 1 to 100,000 accounts: ``list_accounts`` returns
+lists of at most 100 accounts, and one ``process_batch`` task runs per list, so even 100,000 accounts
+make 1,000 mapped tasks, within Airflow's ``[core] max_map_length`` (1,024 by default). Mapping one
+task per account would stop working past 1,024 accounts, and every mapped task pulls the whole
+upstream list; if your account count grows past ~100,000, raise ``batch_size`` (the operator fails
+with that advice before any mapped task starts), or use ``MicrosoftAdsAccountsToSqlOperator`` and
+query the table.
 
-* ``list_accounts`` → ``process_account``: one mapped task per account (up to ~1,000 accounts; Airflow's
-  ``[core] max_map_length`` is 1024 and every mapped task pulls the whole list);
-* ``list_account_batches`` → ``process_batch``: one mapped task per batch of accounts, for customers
-  with thousands of accounts.
-
-Replace the bodies of ``process_account`` / ``process_batch`` with the real per-account work (reports,
-bulk downloads, ...). With an operator instead of a ``@task``, pick ``fields`` that match its parameter
-names and map with ``SomeOperator.partial(...).expand_kwargs(list_accounts.output)``.
+Replace the body of ``process_batch`` with the real per-account work (reports, bulk downloads, ...).
 """
 
 from __future__ import annotations
@@ -21,9 +20,11 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_msads.operators.accounts import MicrosoftAdsListAccountsOperator
 
+BATCH_SIZE = 100
+
 with DAG(
     dag_id="msads_accounts_to_xcom",
-    description="Microsoft Advertising account discovery -> XCom -> one mapped task per account",
+    description="Microsoft Advertising account discovery -> XCom -> one mapped task per batch of accounts",
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
@@ -32,30 +33,20 @@ with DAG(
     list_accounts = MicrosoftAdsListAccountsOperator(
         task_id="list_accounts",
         msads_conn_id="msads_default",
-        output_format="rows",
+        fields=["account_id", "account_name", "customer_id", "status"],
+        output_format="batches",
+        batch_size=BATCH_SIZE,
     )
 
     @task(max_active_tis_per_dagrun=8)
-    def process_account(account: dict[str, Any]) -> dict[str, Any]:
-        """Per-account work goes here; ``account`` is one row of ``list_accounts``."""
-        print(
-            f"account {account['account_id']} ({account['account_name']}), customer {account['customer_id']}"
-        )
-        return {"account_id": account["account_id"], "status": account["status"]}
+    def process_batch(accounts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Per-account work goes here: ``accounts`` holds up to ``BATCH_SIZE`` rows of ``list_accounts``."""
+        for account in accounts:
+            print(f"account {account['account_id']} ({account['account_name']}): {account['status']}")
+        return {
+            "accounts": len(accounts),
+            "first": accounts[0]["account_id"],
+            "last": accounts[-1]["account_id"],
+        }
 
-    list_account_batches = MicrosoftAdsListAccountsOperator(
-        task_id="list_account_batches",
-        msads_conn_id="msads_default",
-        fields=["account_id", "customer_id"],
-        output_format="batches",
-        batch_size=100,
-    )
-
-    @task
-    def process_batch(accounts: list[dict[str, Any]]) -> int:
-        """Per-batch work goes here: ``accounts`` holds up to ``batch_size`` rows."""
-        print(f"{len(accounts)} accounts: {accounts[0]['account_id']} .. {accounts[-1]['account_id']}")
-        return len(accounts)
-
-    process_account.expand(account=list_accounts.output)
-    process_batch.expand(accounts=list_account_batches.output)
+    process_batch.expand(accounts=list_accounts.output)

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_provider_msads.client.client import MicrosoftAdsClient
     from airflow_provider_msads.client.retry import RetryPolicy
-    from airflow_provider_msads.client.transport import ClientStats
+    from airflow_provider_msads.client.wire import ClientStats
 
 __all__ = ["ClientStats", "MicrosoftAdsClient", "RetryPolicy"]
 
 _LAZY = {
     "MicrosoftAdsClient": "airflow_provider_msads.client.client",
     "RetryPolicy": "airflow_provider_msads.client.retry",
-    "ClientStats": "airflow_provider_msads.client.transport",
+    "ClientStats": "airflow_provider_msads.client.wire",
 }
 
 

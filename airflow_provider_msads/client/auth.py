@@ -13,12 +13,14 @@ line or an exception message: server text is scrubbed of them before it is quote
 from __future__ import annotations
 
 import logging
+import random
+import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import httpx
@@ -26,7 +28,13 @@ import tenacity
 
 from airflow_provider_msads.client import signin_errors
 from airflow_provider_msads.client.environments import Endpoints
-from airflow_provider_msads.client.errors import AuthError, TerminalAuthError, TransientAuthError
+from airflow_provider_msads.client.errors import (
+    AuthError,
+    TerminalAuthError,
+    TokenStoreError,
+    TransientAuthError,
+)
+from airflow_provider_msads.client.http_client import deadline
 from airflow_provider_msads.client.protocols import StoredRefreshToken, TokenStore
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.client.signin_errors import aadsts_code
@@ -34,7 +42,11 @@ from airflow_provider_msads.client.token_cache import (
     AccessTokenCache,
     CachedAccessToken,
     FileLock,
+    Lease,
+    LeaseStore,
     MemoryTokenStore,
+    TokenState,
+    TokenStateStore,
     fingerprint,
 )
 
@@ -84,9 +96,10 @@ class AuthRetryPolicy:
             retry=tenacity.retry_if_exception_type(TransientAuthError),
             stop=tenacity.stop_after_attempt(self.max_attempts)
             | tenacity.stop_before_delay(self.max_total_seconds),
-            wait=tenacity.wait_exponential_jitter(
-                initial=self.initial_wait, max=self.max_wait, jitter=self.jitter
-            ),
+            # exponential from initial_wait, capped, plus jitter (tenacity's wait_exponential_jitter
+            # deprecates 'initial' in 9.x and lacks 'multiplier' in 8.x: composed from stable parts)
+            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
+            + tenacity.wait_random(0, self.jitter),
             before_sleep=_log_retry,
             reraise=True,
         )
@@ -300,9 +313,12 @@ class OAuthClient:
         if self._client_secret:
             data["client_secret"] = self._client_secret
         all_secrets = (*secrets, self._client_secret)
-        for attempt in self.retry.retrying():
-            with attempt:
-                return self._post_once(grant, data, all_secrets)
+        # The budget holds end to end: every socket operation of every attempt ends by this deadline,
+        # however slowly the endpoint drips its answer (client/http_client.py).
+        with deadline(self.retry.max_total_seconds):
+            for attempt in self.retry.retrying():
+                with attempt:
+                    return self._post_once(grant, data, all_secrets)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _post_once(self, grant: str, data: dict[str, str], secrets: tuple[str | None, ...]) -> TokenResponse:
@@ -327,18 +343,60 @@ class OAuthClient:
         return _parse_success(response, grant=grant, now=self._clock())
 
 
+#: How long a refresh lease keeps other workers waiting: the bound on the stall a killed holder causes
+#: (only for workers without a usable access token; with one they keep working meanwhile).
+DEFAULT_LEASE_TTL = 30.0
+#: Minimum pause between writing a lease and re-reading it (randomised up to 2x, and at least 3x the
+#: time the lease write took): a competing claim that read before ours must have landed by then.
+DEFAULT_SETTLE_SECONDS = 0.2
+_POLL_SECONDS = 0.25
+_RACE_GRACE_SECONDS = 2.0
+
+
+class _LegacyState:
+    """A :class:`TokenStateStore` over a plain TokenStore and an optional AccessTokenCache."""
+
+    def __init__(self, store: TokenStore, cache: AccessTokenCache | None) -> None:
+        self.store = store
+        self.cache = cache
+        self._loaded: StoredRefreshToken | None = None
+
+    def read_state(self) -> TokenState:
+        refresh = self.store.load()
+        access = self.cache.load_access_token() if self.cache is not None else None
+        self._loaded = refresh
+        generation = max(refresh.generation if refresh else 0, access.generation if access else 0)
+        return TokenState(generation, refresh, access)
+
+    def publish(self, state: TokenState) -> None:
+        if state.refresh is not None and state.refresh is not self._loaded:
+            self.store.save(state.refresh)  # raises TokenStoreError: the caller must not use the token
+        if self.cache is not None and state.access is not None:
+            try:
+                self.cache.save_access_token(state.access)
+            except Exception as err:  # sharing is an optimisation; the refresh token is already safe
+                log.warning("could not share the new access token (other tasks will refresh): %s", err)
+
+
 class RefreshTokenAuth:
     """Access tokens for API calls, from a refresh token that rotates and is never lost.
 
-    * Reuses the access token until 5 minutes before expiry (in memory, then the shared cache).
-    * On refresh, persists the rotated refresh token through ``token_store`` *before* the new access
-      token is used; if that fails, :class:`TokenStoreError` propagates and the token is not used.
+    * Reuses the access token until its refresh is due (a jittered margin of about 5-9 % of its
+      lifetime, see :class:`~.token_cache.CachedAccessToken`), in memory, then from the shared state.
+    * On refresh, persists the rotated refresh token (with the new access token, in one write)
+      *before* the new access token is used; if that fails, :class:`TokenStoreError` propagates.
     * Chooses the newest refresh token: the stored chain if it descends from the connection's own
       refresh token (same fingerprint), else the connection's (a human re-consented: they win).
-    * Serialises refreshes with ``lock`` (a file lock across processes) and re-checks the shared
-      cache after taking it, so concurrent tasks refresh once.
+    * Single-flight: ``lock`` (a file lock) serialises refreshes on one machine; a lease in the shared
+      store (:class:`~.token_cache.LeaseStore`) does it across machines. Workers that still hold a
+      usable token keep using it while another refreshes; a holder that dies stalls the others for at
+      most ``lease_ttl`` seconds. A refresh grant refused because another worker redeemed the same
+      refresh token first (single-use tokens) continues with the chain that worker stored.
     * :meth:`invalidate` drops a token the API rejected (error 109 / HTTP 401); the next
       :meth:`get_access_token` refreshes unless someone already did. It never loops by itself.
+
+    :param lease_ttl: how long a lease holds off other workers (the stall bound when a holder dies).
+    :param settle_seconds: the minimum pause between claiming a lease and confirming it.
     """
 
     def __init__(
@@ -350,18 +408,41 @@ class RefreshTokenAuth:
         access_token_cache: AccessTokenCache | None = None,
         lock: FileLock | None = None,
         clock: Callable[[], float] = time.time,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self._oauth = oauth
         self._connection_refresh_token = refresh_token
         self._origin = fingerprint(refresh_token)
-        self._store: TokenStore = token_store if token_store is not None else MemoryTokenStore()
-        self._cache = access_token_cache
+        store: TokenStore = token_store if token_store is not None else MemoryTokenStore()
+        self._leases: LeaseStore | None = None
+        if isinstance(store, TokenStateStore) and (
+            access_token_cache is None or access_token_cache is cast(object, token_store)
+        ):
+            self._states: TokenStateStore = store
+            self._leases = store if isinstance(store, LeaseStore) else None
+        else:
+            self._states = _LegacyState(store, access_token_cache)
+        self._cache = access_token_cache if access_token_cache is not None else store
         self._lock = lock
         self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()
+        self._lease_ttl = lease_ttl
+        self._settle = settle_seconds
+        self._holder = secrets.token_hex(8)
+        self._spread = self._rng.random()  # where in the refresh window this worker starts
+        self._seen_leases: dict[tuple[str, int, float], float] = {}
         self._thread_lock = threading.RLock()
         self._access: CachedAccessToken | None = None
+        self._recheck_at = 0.0
         self._rejected: deque[str] = deque(maxlen=8)
         self.refresh_count = 0  # refresh grants requested by this object
+        self.recovered_races = 0  # grants refused because another worker redeemed the token first
 
     def __repr__(self) -> str:
         return f"RefreshTokenAuth(client_id={self._oauth.client_id!r}, refresh_count={self.refresh_count})"
@@ -377,12 +458,14 @@ class RefreshTokenAuth:
         retry: AuthRetryPolicy | None = None,
         lock: FileLock | None = None,
         clock: Callable[[], float] = time.time,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
     ) -> RefreshTokenAuth:
         """Build from connection settings.
 
-        If ``access_token_cache`` is omitted and ``token_store`` also implements
-        :class:`AccessTokenCache` (the Airflow Variable store does), the store shares access tokens too.
-        ``lock`` defaults to a file lock keyed by token URL, client id and the connection's refresh token.
+        If ``access_token_cache`` is omitted and ``token_store`` also shares access tokens (the Airflow
+        Variable store does), the store shares access tokens too. ``lock`` defaults to a file lock keyed
+        like the store's chain (its ``lock_key``); an in-process :class:`MemoryTokenStore` needs none.
         """
         endpoints = settings.endpoints
         if access_token_cache is None and isinstance(token_store, AccessTokenCache):
@@ -395,10 +478,19 @@ class RefreshTokenAuth:
             retry=retry,
             clock=clock,
         )
-        if lock is None:
-            lock = FileLock.for_key(
-                endpoints.token_url, endpoints.scope, settings.client_id, fingerprint(settings.refresh_token)
+        if lock is None and token_store is not None and not isinstance(token_store, MemoryTokenStore):
+            key = getattr(token_store, "lock_key", None)
+            parts = (
+                (key,)
+                if isinstance(key, str)
+                else (
+                    endpoints.token_url,
+                    endpoints.scope,
+                    settings.client_id,
+                    fingerprint(settings.refresh_token),
+                )
             )
+            lock = FileLock.for_key(*parts)
         return cls(
             oauth=oauth,
             refresh_token=settings.refresh_token,
@@ -406,17 +498,38 @@ class RefreshTokenAuth:
             access_token_cache=access_token_cache,
             lock=lock,
             clock=clock,
+            lease_ttl=lease_ttl,
+            settle_seconds=settle_seconds,
         )
+
+    @property
+    def refresh_lock(self) -> FileLock | None:
+        """The lock that serialises refreshes on this machine (keyed like the store's chain)."""
+        return self._lock
 
     def get_access_token(self) -> str:
         """A valid access token: cached if fresh, else shared by another task, else refreshed (once)."""
         with self._thread_lock:
-            if self._access is not None and self._access.is_fresh(self._clock()):
-                return self._access.access_token
+            now = self._clock()
+            mine = self._access
+            if mine is not None and (
+                mine.is_fresh(now, self._spread)
+                or (mine.is_usable(now) and self._monotonic() < self._recheck_at)
+            ):
+                return mine.access_token
+            state = self._states.read_state()
+            shared = self._acceptable(state.access)
+            if shared is not None and shared.is_fresh(now, self._spread):
+                return self._adopt(shared)
             if self._lock is None:
-                return self._obtain()
-            with self._lock.hold():
-                return self._obtain()
+                return self._single_flight(state)
+            usable = shared is not None and shared.is_usable(now)
+            with self._lock.hold(wait=not usable) as held:
+                if not held and shared is not None and usable:  # a refresh is under way on this machine
+                    return self._adopt(shared)
+                if held:  # another process here may have published while we waited for the lock
+                    state = self._states.read_state()
+                return self._single_flight(state)
 
     def invalidate(self, access_token: str) -> None:
         """Forget ``access_token`` (rejected by the API); a token someone already replaced is a no-op."""
@@ -424,8 +537,9 @@ class RefreshTokenAuth:
             self._rejected.append(access_token)
             if self._access is not None and self._access.access_token == access_token:
                 self._access = None
-            if self._cache is not None:
-                # The shared copy is an optimisation; the rejected list still guards this object.
+            if isinstance(self._cache, AccessTokenCache):
+                # Shared stores only forget it locally (no rewrite outside the lease); the next refresh
+                # replaces it for everyone. The rejected list guards this object regardless.
                 try:
                     self._cache.discard_access_token(access_token)
                 except Exception as err:
@@ -433,18 +547,7 @@ class RefreshTokenAuth:
 
     # --- internals (called with the locks held) -----------------------------------------------------
 
-    def _obtain(self) -> str:
-        now = self._clock()
-        shared = self._load_shared()
-        if shared is not None and shared.is_fresh(now):
-            self._access = shared
-            return shared.access_token
-        return self._refresh().access_token
-
-    def _load_shared(self) -> CachedAccessToken | None:
-        if self._cache is None:
-            return None
-        cached = self._cache.load_access_token()
+    def _acceptable(self, cached: CachedAccessToken | None) -> CachedAccessToken | None:
         if (
             cached is None
             or cached.origin_fingerprint != self._origin
@@ -453,9 +556,77 @@ class RefreshTokenAuth:
             return None
         return cached
 
-    def _current_refresh_token(self) -> tuple[str, StoredRefreshToken | None]:
+    def _adopt(self, token: CachedAccessToken) -> str:
+        """Use ``token``; while its refresh is due, look at the shared state again only now and then."""
+        self._access = token
+        self._recheck_at = self._monotonic() + min(5.0, max(0.2, token.lifetime * 0.01))
+        return token.access_token
+
+    def _single_flight(self, state: TokenState) -> str:
+        """Refresh, unless another worker is refreshing (then use the current token or wait for theirs)."""
+        give_up = self._monotonic() + 2 * self._lease_ttl + 8 * self._settle
+        while True:
+            now = self._clock()
+            shared = self._acceptable(state.access)
+            if shared is not None and shared.is_fresh(now, self._spread):
+                return self._adopt(shared)
+            if self._leases is None:
+                return self._refresh(state).access_token
+            if self._monotonic() >= give_up:
+                log.warning("no token from the refresh lease holder in time: refreshing here")
+                return self._refresh(state).access_token
+            if self._live_lease(state, now) is not None:
+                if shared is not None and shared.is_usable(now):
+                    return self._adopt(shared)  # keep working; the holder publishes soon
+                self._sleep(_POLL_SECONDS)
+                state = self._states.read_state()
+                continue
+            claim = self._claim(state, now)
+            if claim is None:
+                return self._refresh(state).access_token  # leases unavailable: refresh (warned)
+            after, confirmed = claim
+            if confirmed:
+                return self._refresh(after).access_token
+            state = after  # someone published, or another claim won: adopt, use current, or wait
+
+    def _claim(self, state: TokenState, now: float) -> tuple[TokenState, bool] | None:
+        """Write our lease, pause, re-read: (state, whether we hold the lease); None without leases.
+
+        The pause (random, at least 3x the lease write's own duration) lets a competing claim that read
+        the lease before ours landed show up; whoever's lease is read back after the pause refreshes.
+        """
+        assert self._leases is not None
+        started = self._monotonic()
+        try:
+            self._leases.write_lease(Lease(self._holder, state.generation, now + self._lease_ttl))
+        except TokenStoreError as err:
+            log.warning("cannot write the refresh lease (%s): refreshing without it", err)
+            return None
+        took = self._monotonic() - started
+        self._sleep(self._rng.uniform(1.0, 2.0) * max(self._settle, 3 * took))
+        after = self._states.read_state()
+        if after.generation != state.generation:
+            return after, False
+        lease = self._leases.read_lease()
+        mine = lease is not None and lease.holder == self._holder and lease.generation == state.generation
+        return after, mine
+
+    def _live_lease(self, state: TokenState, now: float) -> Lease | None:
+        """Another worker's lease on this generation that has not run out (by its clock AND ours)."""
+        assert self._leases is not None
+        lease = self._leases.read_lease()
+        if lease is None or lease.holder == self._holder or lease.generation < state.generation:
+            return None
+        first_seen = self._seen_leases.setdefault(
+            (lease.holder, lease.generation, lease.expires_at), self._monotonic()
+        )
+        if now >= lease.expires_at or self._monotonic() - first_seen >= self._lease_ttl:
+            return None
+        return lease
+
+    def _current_refresh_token(self, state: TokenState) -> tuple[str, StoredRefreshToken | None]:
         """The newest refresh token we may use, and the stored record it came from (if any)."""
-        stored = self._store.load()
+        stored = state.refresh
         if stored is None:
             return self._connection_refresh_token, None
         if stored.origin_fingerprint != self._origin:
@@ -466,37 +637,80 @@ class RefreshTokenAuth:
             return self._connection_refresh_token, None
         return stored.refresh_token, stored
 
-    def _refresh(self) -> CachedAccessToken:
-        refresh_token, stored = self._current_refresh_token()
+    def _refresh(self, state: TokenState, *, recovering: bool = False) -> CachedAccessToken:
+        refresh_token, stored = self._current_refresh_token(state)
         now = self._clock()
         if stored is not None:
             _warn_if_old(now - stored.obtained_at)
         self.refresh_count += 1
-        response = self._oauth.refresh(refresh_token)
+        try:
+            response = self._oauth.refresh(refresh_token)
+        except TerminalAuthError as err:
+            if err.error != "invalid_grant" or recovering:
+                raise
+            newer = self._await_newer_chain(state, refresh_token)
+            if newer is None:
+                raise
+            self.recovered_races += 1
+            log.info("another worker redeemed the refresh token first: continuing with the chain it stored")
+            shared = self._acceptable(newer.access)
+            if shared is not None and shared.is_usable(self._clock()):
+                self._adopt(shared)
+                return shared
+            return self._refresh(newer, recovering=True)
         now = self._clock()
-        if response.refresh_token and response.refresh_token != refresh_token:
-            # Persist BEFORE use: if this raises, the caller never sees the new access token.
-            self._store.save(
-                StoredRefreshToken(
-                    refresh_token=response.refresh_token,
-                    origin_fingerprint=self._origin,
-                    obtained_at=now,
-                    chain_started_at=stored.chain_started_at if stored else None,
-                )
+        generation = state.generation + 1
+        rotated = bool(response.refresh_token) and response.refresh_token != refresh_token
+        refresh = stored
+        if rotated:
+            assert response.refresh_token is not None
+            refresh = StoredRefreshToken(
+                refresh_token=response.refresh_token,
+                origin_fingerprint=self._origin,
+                obtained_at=now,
+                chain_started_at=(stored.chain_started_at or stored.obtained_at) if stored else now,
+                generation=generation,
             )
         access = CachedAccessToken(
             access_token=response.access_token,
             obtained_at=now,
             expires_at=now + response.expires_in,
             origin_fingerprint=self._origin,
+            generation=generation,
         )
-        if self._cache is not None:
-            try:
-                self._cache.save_access_token(access)
-            except Exception as err:  # sharing is an optimisation; the refresh token is already safe
-                log.warning("could not share the new access token (other tasks will refresh): %s", err)
+        try:
+            # Persist BEFORE use: if this raises, the caller never sees the new access token.
+            self._states.publish(TokenState(generation, refresh, access))
+        except TokenStoreError:
+            if rotated:
+                raise
+            log.warning("could not share the new access token (other tasks will refresh)")
         self._access = access
         return access
+
+    def _await_newer_chain(self, state: TokenState, used: str) -> TokenState | None:
+        """After invalid_grant: the state another worker published meanwhile, or None (a real refusal).
+
+        Waits while another worker's lease is live (at most ``lease_ttl``), else a short grace period
+        for a competing refresh already under way to be published.
+        """
+        deadline = self._monotonic() + (_RACE_GRACE_SECONDS if self._leases is not None else 0.0)
+        while True:
+            newer = self._states.read_state()
+            chain = newer.refresh
+            if newer.generation > state.generation or (
+                chain is not None and chain.origin_fingerprint == self._origin and chain.refresh_token != used
+            ):
+                return newer
+            if self._leases is None:
+                return None
+            lease = self._live_lease(newer, self._clock())
+            if lease is not None:
+                first = self._seen_leases[(lease.holder, lease.generation, lease.expires_at)]
+                deadline = max(deadline, first + self._lease_ttl)
+            if self._monotonic() >= deadline:
+                return None
+            self._sleep(_POLL_SECONDS)
 
 
 def _warn_if_old(age_seconds: float) -> None:

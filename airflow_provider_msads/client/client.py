@@ -7,6 +7,7 @@ speaks REST (default) or SOAP through the same methods with the same results.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -14,23 +15,28 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 import httpx
+import msgspec
 
-from airflow_provider_msads import __version__
-from airflow_provider_msads.client.environments import Endpoints
+from airflow_provider_msads.client.environments import Endpoints, check_developer_token
 from airflow_provider_msads.client.errors import (
+    ApiAuthenticationError,
     ApiError,
     ConfigurationError,
-    MalformedResponseError,
+    InvalidResponseError,
+    ResultLimitError,
     ThrottledError,
     TokenExpiredError,
     TransientApiError,
 )
-from airflow_provider_msads.client.models import Account, Customer, UserInfo
+from airflow_provider_msads.client.http_client import new_http_client as new_http_client  # re-exported
+from airflow_provider_msads.client.ids import parse_id, required_id
+from airflow_provider_msads.client.models import ACCOUNT_STATUSES, Account, Customer, UserInfo
 from airflow_provider_msads.client.protocols import AccessTokenProvider
 from airflow_provider_msads.client.rest import RestCodec
 from airflow_provider_msads.client.retry import RetryPolicy
-from airflow_provider_msads.client.settings import parse_id
-from airflow_provider_msads.client.transport import (
+from airflow_provider_msads.client.settings import check_secret_text
+from airflow_provider_msads.client.wire import (
+    DEFAULT_ATTEMPT_SECONDS,
     DEFAULT_MAX_RESPONSE_BYTES,
     GET_ACCOUNT,
     GET_CUSTOMER,
@@ -59,9 +65,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
-#: Default timeouts: a page of 1000 accounts can take seconds to produce; connecting should not.
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0, pool=10.0)
-ACCOUNT_STATUSES = ("Draft", "Active", "Inactive", "Pause", "Pending", "Suspended")
+#: Default per-operation timeouts: a page of 1000 accounts can take seconds; connecting should not.
+#: Each attempt as a whole is bounded by ``timeout`` (DEFAULT_ATTEMPT_SECONDS), see ``wire.py``.
+DEFAULT_TIMEOUT = httpx.Timeout(DEFAULT_ATTEMPT_SECONDS, connect=10.0, pool=10.0)
+#: Default bound on one search: more accounts than this raise ResultLimitError (a runaway server).
+DEFAULT_MAX_ACCOUNTS = 1_000_000
 ORDER_BY_FIELDS = ("Id", "Name", "Number", "LifeCycleStatus")
 ADDITIONAL_FIELDS = ("TaxCertificate", "AccountMode", "CouponClaimInfo", "ParentCustomerNumber")
 #: Predicate values shorter than this are rejected by the service (docs: Predicate.Value).
@@ -83,8 +91,11 @@ class MicrosoftAdsClient:
     :param customer_id: default CustomerId header for account-scoped operations.
     :param account_id: default CustomerAccountId header for account-scoped operations.
     :param http: an ``httpx.Client`` to borrow; when None one is created and closed by :meth:`close`.
-    :param retry: retry bounds and waits; :class:`RetryPolicy` defaults when None.
-    :param timeout: per-request timeout (seconds or ``httpx.Timeout``); the client default when None.
+    :param retry: retry bounds and waits, and the total time budget of one request including every
+        retry (``RetryPolicy.max_total_seconds``); :class:`RetryPolicy` defaults when None.
+    :param timeout: seconds one attempt may take in total, connect to last byte, however slowly the
+        server sends (default 60); an ``httpx.Timeout`` sets the per-operation timeouts instead and
+        keeps the 60 s total.
     :param max_response_bytes: cap on one response body; larger bodies raise ResponseTooLargeError.
     :param sleep: how retries wait (tests may record the waits instead of sleeping).
     :param reporting: report polling/download bounds (``ReportingOptions`` defaults when None).
@@ -110,6 +121,8 @@ class MicrosoftAdsClient:
             raise ConfigurationError(
                 "developer_token", "is missing", "add the developer token from the Developer Portal"
             )
+        check_secret_text(developer_token.strip(), "developer_token")
+        check_developer_token(developer_token.strip(), endpoints.environment)
         if not isinstance(auth, AccessTokenProvider):
             raise ConfigurationError(
                 "auth", "does not provide get_access_token()/invalidate()", "pass e.g. RefreshTokenAuth"
@@ -120,7 +133,12 @@ class MicrosoftAdsClient:
         self._account_id = parse_id(account_id, "account_id")
         self._owns_http = http is None
         request_timeout = _as_timeout(timeout)
-        self._http = http if http is not None else new_http_client(request_timeout or DEFAULT_TIMEOUT)
+        attempt_seconds = _attempt_seconds(timeout)
+        self._http = (
+            http
+            if http is not None
+            else new_http_client(request_timeout or DEFAULT_TIMEOUT, tls=needs_tls(endpoints))
+        )
         self.retry_policy = retry or RetryPolicy()
         self.stats = ClientStats()
         self._runner = RequestRunner(
@@ -134,10 +152,12 @@ class MicrosoftAdsClient:
             stats=self.stats,
             timeout=request_timeout,
             max_response_bytes=max_response_bytes,
+            attempt_seconds=attempt_seconds,
             sleep=sleep if sleep is not None else time.sleep,
         )
         # Reporting is REST-only whatever ``transport`` says: its runner is built on first use.
         self._reporting_args = (auth, developer_token.strip(), request_timeout, max_response_bytes)
+        self._attempt_seconds = attempt_seconds
         self._reporting_options = reporting
         self._reporting: ReportingService | None = None
         self._sleep = sleep if sleep is not None else time.sleep
@@ -151,18 +171,27 @@ class MicrosoftAdsClient:
         access_token_cache: AccessTokenCache | None = None,
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout | None = None,
         auth: AccessTokenProvider | None = None,
     ) -> MicrosoftAdsClient:
         """Build auth and client from validated connection settings, sharing one httpx.Client.
 
         The one way from a connection to a client: the hook and the UI's Connect page both use it.
+        ``retry`` and ``timeout`` are those of :class:`MicrosoftAdsClient` (the token endpoint keeps
+        its own 30 s budget).
+
         :param auth: use this access-token provider instead of refreshing ``settings.refresh_token``
             (the Connect page passes the access token issued at sign-in).
         """
         from airflow_provider_msads.client.auth import RefreshTokenAuth
 
         owned = http is None
-        http_client = http if http is not None else new_http_client(DEFAULT_TIMEOUT)
+        endpoints = settings.endpoints
+        http_client = (
+            http
+            if http is not None
+            else new_http_client(_as_timeout(timeout) or DEFAULT_TIMEOUT, tls=needs_tls(endpoints))
+        )
         try:
             if auth is None:
                 auth = RefreshTokenAuth.from_settings(
@@ -174,12 +203,13 @@ class MicrosoftAdsClient:
             client = cls(
                 auth=auth,
                 developer_token=settings.developer_token,
-                endpoints=settings.endpoints,
+                endpoints=endpoints,
                 transport=settings.transport,
                 customer_id=settings.customer_id,
                 account_id=settings.account_id,
                 http=http_client,
                 retry=retry,
+                timeout=timeout,
             )
         except BaseException:
             if owned:
@@ -227,12 +257,12 @@ class MicrosoftAdsClient:
 
     def get_account(self, account_id: int) -> Account:
         """GetAccount by id."""
-        request = GetAccountRequest(_required_id(account_id, "account_id"))
+        request = GetAccountRequest(required_id(account_id, "account_id"))
         return self._runner.call(GET_ACCOUNT, request, self._codec.account)
 
     def get_customer(self, customer_id: int) -> Customer:
         """GetCustomer by id."""
-        request = GetCustomerRequest(_required_id(customer_id, "customer_id"))
+        request = GetCustomerRequest(required_id(customer_id, "customer_id"))
         return self._runner.call(GET_CUSTOMER, request, self._codec.customer)
 
     def search_accounts(
@@ -248,13 +278,16 @@ class MicrosoftAdsClient:
         ascending: bool = True,
         return_additional_fields: str | Iterable[str] | None = None,
         start_page: int = 0,
+        max_accounts: int = DEFAULT_MAX_ACCOUNTS,
     ) -> Iterator[Account]:
         """SearchAccounts as a lazy iterator: one request per page, until a short page.
 
         Arguments are validated now; requests start on the first ``next()``. Filters the API cannot
         express (several statuses, names under 4 characters, many ids) are applied client-side; with
         no id/name predicate at all the signed-in user's accounts are searched (one GetUser call).
-        A failed page is retried in place, and ``start_page`` resumes a search after a failure.
+        A failed page is retried in place, and ``start_page`` resumes a search after a failure. More
+        than ``max_accounts`` results (1,000,000 by default) raise :class:`ResultLimitError`: a server
+        that never sends a short page cannot make the search run forever.
         """
         plan = _SearchPlan.build(
             user_id=parse_id(user_id, "user_id"),
@@ -269,6 +302,7 @@ class MicrosoftAdsClient:
             page_size=_page_size(page_size),
             fields=_additional_fields(return_additional_fields),
             start_page=_start_page(start_page),
+            max_accounts=_max_accounts(max_accounts),
         )
         return self._search(plan, query, dedupe=False, with_customer_names=False)
 
@@ -281,19 +315,21 @@ class MicrosoftAdsClient:
         name_contains: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
         with_customer_names: bool = False,
+        max_accounts: int = DEFAULT_MAX_ACCOUNTS,
     ) -> Iterator[Account]:
         """Every account the signed-in user can reach, each once, streamed page by page.
 
         GetUser, then SearchAccounts with the UserId predicate ordered by Id. Filters go to the API as
         predicates where it supports them and are applied client-side otherwise. With
         ``with_customer_names`` one GetCustomer per distinct customer (cached) fills ``customer_name``.
-        Memory stays at one page plus the ids already yielded.
+        Memory stays at one page (duplicates are recognised by the ascending ids, no set of seen ids
+        is kept). More than ``max_accounts`` accounts raise :class:`ResultLimitError`.
         """
         customers = _id_list(customer_ids, "customer_ids")
         accounts = _id_list(account_ids, "account_ids")
         states = _statuses(statuses)
         name = _name(name_contains)
-        query = _PageQuery("Id", True, _page_size(page_size), (), 0)
+        query = _PageQuery("Id", True, _page_size(page_size), (), 0, _max_accounts(max_accounts))
 
         def generate() -> Iterator[Account]:
             user = self.get_user().user
@@ -357,6 +393,7 @@ class MicrosoftAdsClient:
                 stats=self.stats,
                 timeout=request_timeout,
                 max_response_bytes=max_response_bytes,
+                attempt_seconds=self._attempt_seconds,
                 sleep=self._sleep,
             )
             self._reporting = ReportingService(
@@ -377,25 +414,29 @@ class MicrosoftAdsClient:
         if plan.needs_user:
             predicates = (Predicate("UserId", "Equals", str(self.get_user().user.id)), *predicates)
         keep = plan.keep
-        seen: set[int] = set()
         names: dict[int, str | None] = {}
+        # dedupe is only asked for with ascending Id order: an account seen on an earlier page (pages
+        # shift when accounts are added while paging) has an id at or below the last one yielded.
+        last_id = -1
         for page in self._pages(predicates, query):
             for account in page:
+                if dedupe:
+                    if account.id <= last_id:
+                        continue
+                    last_id = account.id
                 if keep is not None and not keep(account):
                     continue
-                if dedupe:
-                    if account.id in seen:
-                        continue
-                    seen.add(account.id)
                 if with_customer_names and account.parent_customer_id is not None:
                     name = self._customer_name(account.parent_customer_id, names)
-                    account = dataclasses.replace(account, customer_name=name)
+                    account = msgspec.structs.replace(account, customer_name=name)
                 yield account
 
     def _pages(self, predicates: tuple[Predicate, ...], query: _PageQuery) -> Iterator[list[Account]]:
         """Raw pages from ``query.start_page`` on; stops after the first short page."""
         index = query.start_page
         previous_first: int | None = None
+        received = 0
+        ascending_ids = query.order_by == "Id" and query.ascending
         while True:
             request = SearchAccountsRequest(
                 predicates, query.order_by, query.ascending, index, query.page_size, query.fields
@@ -403,14 +444,26 @@ class MicrosoftAdsClient:
             page = self._runner.call(SEARCH_ACCOUNTS, request, self._codec.accounts)
             self.stats.pages += 1
             if len(page) > query.page_size:
-                raise MalformedResponseError(
+                raise InvalidResponseError(
                     f"page {index} holds {len(page)} accounts, more than the {query.page_size} requested",
                     operation=SEARCH_ACCOUNTS.name,
                 )
             if page and previous_first is not None and page[0].id == previous_first:
-                raise MalformedResponseError(
+                raise InvalidResponseError(
                     f"page {index} repeats page {index - 1}: the service ignored PageInfo.Index",
                     operation=SEARCH_ACCOUNTS.name,
+                )
+            if ascending_ids and any(a.id >= b.id for a, b in itertools.pairwise(page)):
+                raise InvalidResponseError(
+                    f"page {index} is not ordered by ascending Id as requested",
+                    operation=SEARCH_ACCOUNTS.name,
+                )
+            received += len(page)
+            if received > query.max_accounts:
+                raise ResultLimitError(
+                    f"SearchAccounts returned more than {query.max_accounts:,} accounts (page {index}) and "
+                    f"has not ended: stopped to bound time and memory. If the user really reaches more, "
+                    f"pass a larger max_accounts; otherwise the service (or a proxy) is misbehaving"
                 )
             yield page
             if len(page) < query.page_size:
@@ -425,7 +478,7 @@ class MicrosoftAdsClient:
             except (ThrottledError, TransientApiError, TokenExpiredError):
                 raise  # retries exhausted or auth broken: the run cannot be trusted
             except ApiError as exc:
-                log.warning("customer %s: name unavailable (%s)", customer_id, exc)
+                log.warning("%s", _customer_name_warning(customer_id, exc))
                 cache[customer_id] = None
         return cache[customer_id]
 
@@ -437,6 +490,7 @@ class _PageQuery:
     page_size: int
     fields: tuple[str, ...]
     start_page: int
+    max_accounts: int = DEFAULT_MAX_ACCOUNTS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -512,14 +566,24 @@ def _all_of(checks: list[Filter]) -> Filter | None:
     return lambda account: all(check(account) for check in checks)
 
 
-def new_http_client(timeout: httpx.Timeout) -> httpx.Client:
-    """An httpx.Client for one hook use: HTTP/1.1 keep-alive, bounded pool, no redirects followed."""
-    return httpx.Client(
-        timeout=timeout,
-        limits=httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0),
-        headers={"User-Agent": f"airflow-provider-msads/{__version__}"},
-        follow_redirects=False,
+def needs_tls(endpoints: Endpoints) -> bool:
+    """False only when every URL of ``endpoints`` is plain http (loopback: the emulator)."""
+    urls = (
+        endpoints.token_url,
+        endpoints.customer_management_rest_url,
+        endpoints.customer_management_soap_url,
     )
+    return any(not url.startswith("http://") for url in urls)
+
+
+def _customer_name_warning(customer_id: int, exc: ApiError) -> str:
+    """One short line (< 200 characters): what happened to this customer's name, not the whole fault."""
+    code = (
+        f"error {exc.codes[0]}" if exc.codes else (f"HTTP {exc.http_status}" if exc.http_status else "fault")
+    )
+    if isinstance(exc, ApiAuthenticationError):
+        return f"customer {customer_id}: name left blank: this user has no access to customer {customer_id} ({code})"
+    return f"customer {customer_id}: name left blank: GetCustomer failed ({code}, {type(exc).__name__})"
 
 
 def _make_codec(transport: str, endpoints: Endpoints) -> Codec:
@@ -535,6 +599,18 @@ def _make_codec(transport: str, endpoints: Endpoints) -> Codec:
     )
 
 
+def _attempt_seconds(timeout: float | httpx.Timeout | None) -> float:
+    if timeout is None or isinstance(timeout, httpx.Timeout):
+        return DEFAULT_ATTEMPT_SECONDS
+    return float(timeout)
+
+
+def _max_accounts(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError("max_accounts", f"{value!r} is not a positive count", "e.g. 1000000")
+    return value
+
+
 def _as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout | None:
     if timeout is None or isinstance(timeout, httpx.Timeout):
         return timeout
@@ -543,19 +619,12 @@ def _as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout | None:
     return httpx.Timeout(float(timeout))
 
 
-def _required_id(value: int, field: str) -> int:
-    parsed = parse_id(value, field)
-    if parsed is None:
-        raise ConfigurationError(field, "is missing", "pass the numeric id")
-    return parsed
-
-
 def _id_list(values: Iterable[int | None] | None, field: str) -> tuple[int, ...] | None:
     if values is None:
         return None
     if isinstance(values, (str, bytes)):
         raise ConfigurationError(field, "expected a list of ids, got a string", "pass e.g. [123, 456]")
-    ids = tuple(dict.fromkeys(_required_id(v, field) for v in values))  # type: ignore[arg-type]
+    ids = tuple(dict.fromkeys(required_id(v, field) for v in values))
     if not ids:
         raise ConfigurationError(field, "is an empty list", "pass None for no filter, or at least one id")
     return ids

@@ -37,6 +37,11 @@ class Environment:
     web_ui_host: str
     reporting_host: str
 
+    @property
+    def scope_resource(self) -> str:
+        """The resource part of the scope (``https://ads.microsoft.com`` / ``https://si.ads.microsoft.com``)."""
+        return self.scope.split()[0].rsplit("/", 1)[0]
+
 
 PRODUCTION = Environment(
     name="production",
@@ -80,6 +85,34 @@ def get_environment(name: str) -> Environment:
             f"unknown environment {name!r}",
             "set it to 'production' or 'sandbox'",
         ) from None
+
+
+def check_developer_token(developer_token: str, environment: Environment) -> None:
+    """Refuse the universal sandbox developer token outside sandbox, before any call (it fails with 105)."""
+    if developer_token == SANDBOX_DEVELOPER_TOKEN and environment.name != "sandbox":
+        raise ConfigurationError(
+            "developer_token",
+            f"is the universal sandbox token, but environment is {environment.name!r}",
+            "set environment to 'sandbox' (with a sandbox user's refresh token), or use your production "
+            "developer token from the Developer Portal",
+        )
+
+
+def scope_for(environment: Environment, scope: str | None) -> str:
+    """The OAuth scope to request: the environment's own, or an override.
+
+    A bare or legacy scope name (``msads.manage``, ``ads.manage``, ``bingads.manage``) is completed with
+    the environment's resource host (sandbox: ``si.ads.microsoft.com``); ``offline_access`` is always
+    asked for, so a refresh token comes back.
+    """
+    if scope is None or not scope.strip():
+        return environment.scope
+    scope = " ".join(scope.split())
+    if scope in LEGACY_SCOPES or scope == "msads.manage":
+        scope = f"{environment.scope_resource}/{scope}"
+    if "offline_access" not in scope.split():
+        scope += " offline_access"
+    return scope
 
 
 def check_override_url(field: str, url: str) -> str:
@@ -137,7 +170,7 @@ def resolve_endpoints(
     return Endpoints(
         environment=env,
         tenant=tenant,
-        scope=scope or env.scope,
+        scope=scope_for(env, scope),
         token_url=auth_base + TOKEN_PATH.format(tenant=tenant),
         authorize_url=auth_base + AUTHORIZE_PATH.format(tenant=tenant),
         customer_management_rest_url=api_base + CUSTOMER_MANAGEMENT_REST_PATH,

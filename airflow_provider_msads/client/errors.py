@@ -14,10 +14,17 @@ messages are built from codes, field names and server text, never from tokens or
     │   │   └── TokenExpiredError   109 / HTTP 401: refreshed once by the client, raised if that fails
     │   ├── ThrottledError          117, HTTP 429: retried after a wait
     │   └── TransientApiError       0, 833, 2208, HTTP 5xx: retried with backoff
-    └── TransportError              network failure, timeout, unreadable response
-        └── MalformedResponseError  truncated / non-JSON / non-XML / HTML (retried)
-            ├── UnsafeXmlError      DTD / entity declarations (XXE, billion laughs): never retried
-            └── ResponseTooLargeError  body over the configured byte cap: never retried
+    ├── NetworkError                network failure, timeout, deadline, unreadable response (retried)
+    │   └── MalformedResponseError  truncated / non-JSON / non-XML / HTML (retried)
+    │       ├── UnsafeXmlError      DTD / entity declarations (XXE, billion laughs): never retried
+    │       └── ResponseTooLargeError  body over the configured byte cap: never retried
+    ├── InvalidResponseError        a well-formed response whose content fails validation (a
+    │                               non-numeric id, an unknown enum value, an oversized page): never
+    │                               retried, the same bytes would come back
+    └── ResultLimitError            a search returned more than the documented maximum of results
+
+``TransportError`` is the pre-1.0 name of :class:`NetworkError`, kept as a deprecated alias (the same
+class): "transport" names only the REST/SOAP choice now.
 """
 
 from __future__ import annotations
@@ -123,7 +130,7 @@ class ApiError(MicrosoftAdsError):
             parts.append("errors: " + "; ".join(e.describe() for e in self.errors))
         if hint:
             parts.append(hint)
-        if http_status is not None:
+        if http_status is not None and f"HTTP {http_status}" not in message:
             parts.append(f"HTTP {http_status}")
         if tracking_id:
             parts.append(f"TrackingId {tracking_id}")
@@ -165,18 +172,49 @@ class TransientApiError(ApiError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
-class TransportError(MicrosoftAdsError):
-    """The request did not complete: connection refused or reset, timeout, TLS failure."""
+class NetworkError(MicrosoftAdsError):
+    """The request did not complete: connection refused or reset, timeout, deadline, TLS failure.
 
-    def __init__(self, message: str, *, operation: str | None = None, tracking_id: str | None = None) -> None:
+    :param host: the host that was called (never a URL with a query: those may carry signatures).
+    :param attempts: how many attempts were made before giving up (set by the request runner).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        tracking_id: str | None = None,
+        host: str | None = None,
+        attempts: int | None = None,
+    ) -> None:
         self.operation = operation
         self.tracking_id = tracking_id
+        self.host = host
+        self.attempts = attempts
+        self.message = message
         prefix = f"{operation}: " if operation else ""
+        where = ""
+        if host and attempts:
+            where = f" (host {host}, {attempts} attempt{'s' if attempts != 1 else ''})"
+        elif host:
+            where = f" (host {host})"
         suffix = f" | TrackingId {tracking_id}" if tracking_id else ""
-        super().__init__(prefix + message + suffix)
+        super().__init__(prefix + message + where + suffix)
+
+    def with_attempts(self, host: str | None, attempts: int) -> NetworkError:
+        """The same error, its message naming the host and the number of attempts made."""
+        clone = type(self)(
+            self.message, operation=self.operation, tracking_id=self.tracking_id, host=host, attempts=attempts
+        )
+        return clone
 
 
-class MalformedResponseError(TransportError):
+#: Deprecated alias of :class:`NetworkError` (the same class), kept for code written before 1.0.
+TransportError = NetworkError
+
+
+class MalformedResponseError(NetworkError):
     """The response body could not be read: truncated, not JSON/XML, an HTML error page, or unsafe XML."""
 
 
@@ -186,3 +224,24 @@ class UnsafeXmlError(MalformedResponseError):
 
 class ResponseTooLargeError(MalformedResponseError):
     """The response body exceeded the configured byte cap: refused, never retried."""
+
+
+class InvalidResponseError(MicrosoftAdsError):
+    """A well-formed response failed validation (non-numeric id, unknown enum value, oversized page).
+
+    Never retried: the service would send the same content again. Distinct from :class:`NetworkError`.
+    """
+
+    def __init__(self, message: str, *, operation: str | None = None, tracking_id: str | None = None) -> None:
+        self.operation = operation
+        self.tracking_id = tracking_id
+        prefix = f"{operation}: " if operation else ""
+        suffix = f" | TrackingId {tracking_id}" if tracking_id else ""
+        super().__init__(
+            f"{prefix}{message}; the response was well-formed but not what the API contract says: "
+            f"retrying will not help, report it with the TrackingId{suffix}"
+        )
+
+
+class ResultLimitError(MicrosoftAdsError):
+    """A search returned more results than the configured maximum (a runaway or hostile server)."""

@@ -7,6 +7,7 @@ which exception class that becomes, and what the message tells the user to do, i
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Iterable, Sequence
 
@@ -49,7 +50,7 @@ def classify(
     if TOKEN_EXPIRED in codes or (not codes and http_status == 401):
         cls, hint = TokenExpiredError, _EXPIRED_HINT
     elif codes & INVALID_CREDENTIALS:
-        cls, hint = ApiAuthenticationError, _credentials_hint(environment, codes)
+        cls, hint = ApiAuthenticationError, _credentials_hint(environment, codes, http_status)
     elif codes & AUTH_CODES:
         cls, hint = ApiAuthenticationError, _AUTH_HINT
     elif CALL_RATE_EXCEEDED in codes or (http_status == 429 and not codes - TRANSIENT_CODES):
@@ -62,11 +63,9 @@ def classify(
         cls, hint = ApiAuthenticationError, _UNAUTHORIZED_HINT
     elif not codes and http_status is not None and http_status >= 500:
         cls, hint = TransientApiError, _TRANSIENT_HINT
-    if issubclass(cls, ApiAuthenticationError) and cls is not TokenExpiredError:
-        # The HTTP status says which credential is at fault even when the body carries a code.
-        status_hint = {401: _UNAUTHORIZED_HINT, 403: _FORBIDDEN_HINT}.get(http_status or 0)
-        if status_hint is not None and hint != status_hint:
-            hint = f"{status_hint}. {hint}"
+    if issubclass(cls, ApiAuthenticationError) and cls is not TokenExpiredError and not codes:
+        # Without an error code the HTTP status is all we know: say which credential it points at.
+        hint = {401: _UNAUTHORIZED_HINT, 403: _FORBIDDEN_HINT}.get(http_status or 0, hint)
     if cls is ThrottledError or cls is TransientApiError:
         return cls(  # type: ignore[call-arg]
             message,
@@ -142,6 +141,47 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+#: Longest server-supplied message kept in an error (faults quote at most a sentence or two).
+MAX_SERVER_TEXT = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_TRACKING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
+_ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,79}$")
+
+
+def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
+    """Server text made safe to log: secrets removed, control characters collapsed, length capped.
+
+    Applied to every free-text field a server supplies (messages, details, fault strings), so a
+    credential a proxy echoed back, or a line break that splits a log line, never reaches a log.
+    """
+    if not text:
+        return text
+    text = redact(text, secrets) or ""
+    text = _CONTROL.sub(" ", text).strip()
+    if len(text) > MAX_SERVER_TEXT:
+        text = text[:MAX_SERVER_TEXT] + "…"
+    return text
+
+
+def scrub_tracking_id(value: str | None, secrets: Iterable[str] = ()) -> str | None:
+    """A TrackingId as Microsoft sends it (a GUID); anything else is replaced, never quoted."""
+    return _token_field(value, _TRACKING_ID, secrets)
+
+
+def scrub_error_code(value: str | None, secrets: Iterable[str] = ()) -> str | None:
+    """A symbolic error code (``InvalidCredentials``); anything else is replaced, never quoted."""
+    return _token_field(value, _ERROR_CODE, secrets)
+
+
+def _token_field(value: str | None, shape: re.Pattern[str], secrets: Iterable[str]) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    if not shape.match(value) or any(len(s) >= _MIN_SECRET_LENGTH and s in value for s in secrets):
+        return "(unreadable)"
+    return value
+
+
 def redact(text: str | None, secrets: Iterable[str]) -> str | None:
     """Remove secrets a server might echo back (a token in a message must never reach a log)."""
     if not text:
@@ -152,7 +192,7 @@ def redact(text: str | None, secrets: Iterable[str]) -> str | None:
     return text
 
 
-def _credentials_hint(environment: str, codes: set[int]) -> str:
+def _credentials_hint(environment: str, codes: set[int], http_status: int | None) -> str:
     other = "sandbox" if environment == "production" else "production"
     mix_up = (
         f"a {environment}/{other} mix-up is the usual cause: the developer token, the user's refresh "
@@ -161,9 +201,11 @@ def _credentials_hint(environment: str, codes: set[int]) -> str:
         f"'environment' and 'developer_token'"
     )
     if 105 in codes:
+        what = "the access token was not accepted" if http_status == 401 else "credentials rejected"
         return (
-            f"credentials rejected by the {environment} environment (105 InvalidCredentials): {mix_up}. "
-            + ("Retrying will not help")
+            f"{what} by the {environment} environment (105 InvalidCredentials): {mix_up}; "
+            f"if they all match, the refresh token may belong to another user or app: run `msads-auth` "
+            f"again. Retrying will not help"
         )
     return (
         f"the user is not authorized for an entity in this request (106 UserIsNotAuthorized): check that "
@@ -184,10 +226,10 @@ _AUTH_HINT = (
 _THROTTLED_HINT = "call rate exceeded: the client waits and retries; lower concurrency if this persists"
 _TRANSIENT_HINT = "temporary service problem; retried with backoff"
 _UNAUTHORIZED_HINT = (
-    "HTTP 401: the access token was missing, expired or rejected; run `msads-auth` again if this persists"
+    "the access token was missing, expired or rejected; run `msads-auth` again if this persists"
 )
 _FORBIDDEN_HINT = (
-    "HTTP 403: the developer token is invalid, disabled or for the other environment, or the user may "
+    "the developer token is invalid, disabled or for the other environment, or the user may "
     "not access the requested customer/account; check 'developer_token', 'environment', 'customer_id' "
     "and 'account_id' of the connection"
 )

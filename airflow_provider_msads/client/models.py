@@ -1,14 +1,35 @@
 """Plain result types of the Customer Management service.
 
-Frozen, slotted dataclasses: cheap to build in bulk (discovery of 100,000 accounts), safe to share, and
-free of secrets. Ids are ``int`` here whatever the wire format (JSON strings on REST, text on SOAP).
-``to_row()`` gives the flat, JSON-safe dict that operators put in XCom or SQL tables.
+Immutable, slotted, free of secrets. Ids are ``int`` here whatever the wire format (JSON strings on
+REST, text on SOAP). ``to_row()`` gives the flat, JSON-safe dict that operators put in XCom or SQL tables.
+
+:class:`Account` is a frozen ``msgspec.Struct`` (not a dataclass) because REST pages are decoded
+straight into it: the JSON field names are declared on its fields, ids are checked as 64-bit integers
+and ``lifecycle_status`` against the documented enum while decoding, with no dict in between. Its
+attributes, constructor, ``to_row()``, equality and hashing are those of the earlier dataclass; use
+``msgspec.structs.replace`` instead of ``dataclasses.replace``. The other models stay dataclasses
+(one of each per discovery, not on the hot path).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+
+import msgspec
+
+from airflow_provider_msads.client.ids import MAX_ID, wire_int
+
+if TYPE_CHECKING:
+    WireLong = int
+else:
+    # The REST wire sends 64-bit ids as JSON strings and SOAP as text: the decoder accepts either,
+    # and Account.__post_init__ turns them into ints (ids.wire_int: ASCII digits, 64-bit range).
+    WireLong = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | str
+
+#: AccountLifeCycleStatus values (Customer Management v13 Entities XSD). Validated while decoding REST.
+AccountStatus = Literal["Draft", "Active", "Inactive", "Pause", "Pending", "Suspended"]
+ACCOUNT_STATUSES: tuple[str, ...] = get_args(AccountStatus)
 
 #: Columns of :meth:`Account.to_row`, in order. Operators and warehouse tables use this list.
 ACCOUNT_ROW_FIELDS: tuple[str, ...] = (
@@ -31,26 +52,40 @@ ACCOUNT_ROW_FIELDS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    """An AdvertiserAccount (the fields pipelines use; the wire format has a few more)."""
+class Account(msgspec.Struct, frozen=True, gc=False):
+    """An AdvertiserAccount (the fields pipelines use; the wire format has a few more).
 
-    id: int
-    number: str | None
-    name: str | None
-    parent_customer_id: int | None
-    lifecycle_status: str | None = None
-    currency_code: str | None = None
-    time_zone: str | None = None
-    language: str | None = None
-    financial_status: str | None = None
-    pause_reason: int | None = None
-    bill_to_customer_id: int | None = None
-    primary_user_id: int | None = None
-    payment_method_type: str | None = None
-    account_mode: str | None = None
-    last_modified_time: str | None = None  # ISO 8601 as sent by the service (no timezone: UTC)
-    customer_name: str | None = None  # filled by discovery when the customer is known
+    Each field declares its JSON name; unknown JSON fields are ignored.
+    """
+
+    id: WireLong = msgspec.field(name="Id")
+    number: str | None = msgspec.field(default=None, name="Number")
+    name: str | None = msgspec.field(default=None, name="Name")
+    parent_customer_id: WireLong | None = msgspec.field(default=None, name="ParentCustomerId")
+    lifecycle_status: AccountStatus | None = msgspec.field(default=None, name="AccountLifeCycleStatus")
+    currency_code: str | None = msgspec.field(default=None, name="CurrencyCode")
+    time_zone: str | None = msgspec.field(default=None, name="TimeZone")
+    language: str | None = msgspec.field(default=None, name="Language")
+    financial_status: str | None = msgspec.field(default=None, name="AccountFinancialStatus")
+    pause_reason: WireLong | None = msgspec.field(default=None, name="PauseReason")
+    bill_to_customer_id: WireLong | None = msgspec.field(default=None, name="BillToCustomerId")
+    primary_user_id: WireLong | None = msgspec.field(default=None, name="PrimaryUserId")
+    payment_method_type: str | None = msgspec.field(default=None, name="PaymentMethodType")
+    account_mode: str | None = msgspec.field(default=None, name="AccountMode")
+    #: ISO 8601 as sent by the service (no timezone: UTC)
+    last_modified_time: str | None = msgspec.field(default=None, name="LastModifiedTime")
+    #: filled by discovery when the customer is known (not a wire field)
+    customer_name: str | None = msgspec.field(default=None, name="customer_name")
+
+    def __post_init__(self) -> None:
+        # Runs inside the decoder (and on construction): a bad id fails the decode of that page.
+        set_ = msgspec.structs.force_setattr
+        if self.id.__class__ is not int:
+            set_(self, "id", wire_int(self.id))
+        for name in ("parent_customer_id", "bill_to_customer_id", "primary_user_id", "pause_reason"):
+            value = getattr(self, name)
+            if value is not None and value.__class__ is not int:
+                set_(self, name, wire_int(value))
 
     def to_row(self) -> dict[str, Any]:
         """Flat JSON-safe dict with the keys of :data:`ACCOUNT_ROW_FIELDS`."""

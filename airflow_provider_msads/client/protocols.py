@@ -28,13 +28,17 @@ class StoredRefreshToken:
 
     ``origin_fingerprint`` identifies the connection's own refresh token this chain descends from:
     when a human re-consents (new password on the connection) the fingerprints differ and the
-    connection wins over the stored chain.
+    connection wins over the stored chain. ``generation`` counts refreshes of the shared state: stores
+    keep the higher one (then the later ``obtained_at``), so a worker whose clock runs ahead cannot
+    freeze the chain. ``chain_started_at`` is when the first rotation from the connection's own token
+    happened (for chains stored before it was recorded: at or before the oldest ``obtained_at`` seen).
     """
 
     refresh_token: str = field(repr=False)
     origin_fingerprint: str
     obtained_at: float  # epoch seconds: when this refresh token was issued to us
-    chain_started_at: float | None = None  # epoch seconds of the original consent, if known
+    chain_started_at: float | None = None  # epoch seconds: first rotation from the connection's token
+    generation: int = 0  # refreshes of the shared state so far (0: unknown)
 
 
 @runtime_checkable

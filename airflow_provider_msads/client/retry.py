@@ -3,13 +3,15 @@
 Classification lives here so both transports behave the same:
 
 * retried with exponential backoff (full jitter): :class:`TransientApiError` (0, 833, 2208, HTTP 5xx)
-  and :class:`TransportError` (network failure, timeout, truncated / unreadable body);
+  and :class:`NetworkError` (network failure, timeout, truncated / unreadable body);
 * retried after the server's wait: :class:`ThrottledError` (HTTP 429 honours ``Retry-After`` up to a
   cap; error 117 waits at least :attr:`RetryPolicy.throttle_wait`, one minute by default, because the
   limit is calls per minute);
 * never retried: everything else, including :class:`UnsafeXmlError` and :class:`ResponseTooLargeError`
-  (the same bytes would come back) and every authentication error. Error 109 / HTTP 401 is not a
-  retry either: the request runner refreshes the token once and resends (see ``transport.py``).
+  (the same bytes would come back), :class:`InvalidResponseError` (a well-formed response that fails
+  validation, e.g. a non-numeric id: the service would send it again) and every authentication error.
+  Error 109 / HTTP 401 is not a retry either: the request runner refreshes the token once and resends
+  (see ``wire.py``).
 
 Attempts and total time are both bounded; a wait that would cross the time budget is not slept.
 """
@@ -23,10 +25,10 @@ import tenacity
 
 from airflow_provider_msads.client.errors import (
     ConfigurationError,
+    NetworkError,
     ResponseTooLargeError,
     ThrottledError,
     TransientApiError,
-    TransportError,
     UnsafeXmlError,
 )
 
@@ -38,8 +40,9 @@ class RetryPolicy:
     """Bounds and waits for retrying one API request (one page of a search is one request).
 
     :param max_attempts: attempts per request, the first included.
-    :param max_total_seconds: time budget per request, waits included; a wait that would exceed it
-        ends the retries at once.
+    :param max_total_seconds: time budget per request, every attempt and wait included, enforced as a
+        deadline on the sockets too (a server that drips bytes cannot stretch it); a wait that would
+        exceed it ends the retries at once.
     :param backoff_base: first backoff wait in seconds (doubles per attempt, full jitter).
     :param backoff_max: longest single backoff wait.
     :param throttle_wait: minimum wait after error 117 (call rate exceeded); tests pass tiny values.
@@ -47,13 +50,15 @@ class RetryPolicy:
     """
 
     max_attempts: int = 5
-    max_total_seconds: float = 600.0
+    max_total_seconds: float = 300.0
     backoff_base: float = 1.0
     backoff_max: float = 30.0
     throttle_wait: float = 60.0
     retry_after_cap: float = 300.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ConfigurationError("retry.max_attempts", "must be a whole number", "e.g. 5")
         if self.max_attempts < 1:
             raise ConfigurationError("retry.max_attempts", "must be at least 1", "use 1 to disable retries")
         for name in ("max_total_seconds", "backoff_base", "backoff_max", "throttle_wait", "retry_after_cap"):
@@ -101,4 +106,4 @@ def is_retryable(exc: BaseException) -> bool:
     """True for errors a later identical request may not get: throttling, 5xx-class faults, network."""
     if isinstance(exc, (UnsafeXmlError, ResponseTooLargeError)):
         return False
-    return isinstance(exc, (ThrottledError, TransientApiError, TransportError))
+    return isinstance(exc, (ThrottledError, TransientApiError, NetworkError))

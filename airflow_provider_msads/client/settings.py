@@ -14,22 +14,24 @@ from typing import Any, Literal
 from airflow_provider_msads.client.connection_fields import EXTRA_NAMES, SECRET_EXTRAS, extra_name
 from airflow_provider_msads.client.environments import (
     DEFAULT_TENANT,
-    LEGACY_SCOPES,
     Endpoints,
+    check_developer_token,
     check_override_url,
     get_environment,
     resolve_endpoints,
+    scope_for,
 )
 from airflow_provider_msads.client.errors import ConfigurationError
+from airflow_provider_msads.client.ids import parse_id
 
 TransportName = Literal["rest", "soap"]
 
 #: The extras this class reads: the connection field table's names (see connection_fields.FIELDS).
 KNOWN_EXTRAS = EXTRA_NAMES
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,253}$")
-_MAX_ID = 2**63 - 1
-# ASCII only: str.isdigit() also accepts superscripts and other scripts' digits.
-_DIGITS_RE = re.compile(r"^[0-9]{1,19}$")
+# C0 and C1 control characters (line breaks, NUL, ESC ...): never part of a credential, and they
+# would split a log line or defeat the masker (httpx quotes such header values as b'...\n...').
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +88,23 @@ class ConnectionSettings:
             "add your developer token from the Microsoft Advertising Developer Portal "
             "(sandbox: the universal token BBD37VB98)",
         )
-        environment = get_environment(
+        env = get_environment(
             _text(extras.get("environment") or "production", "environment", "use production or sandbox")
-        ).name
+        )
+        environment = env.name
+        client_secret = _optional_text(extras.get("client_secret"), "client_secret")
+        for value, name in (
+            (client_id, "login (Client ID)"),
+            (refresh_token, "password (Refresh token)"),
+            (developer_token, "developer_token"),
+            (client_secret, "client_secret"),
+        ):
+            check_secret_text(value, name)
+        check_developer_token(developer_token, env)
         tenant = _text(extras.get("tenant") or DEFAULT_TENANT, "tenant", "use 'common' or your tenant id")
         if not _TENANT_RE.match(tenant):
             raise ConfigurationError(
-                "tenant", f"{tenant!r} is not a tenant id or domain", "use 'common', a GUID or a domain name"
+                "tenant", "is not a tenant id or domain", "use 'common', a GUID or a domain name"
             )
         transport = _text(extras.get("transport") or "rest", "transport", "use rest or soap").lower()
         if transport not in ("rest", "soap"):
@@ -101,12 +113,13 @@ class ConnectionSettings:
             )
         scope = _optional_text(extras.get("scope"), "scope")
         if scope is not None:
-            scope = _normalise_scope(scope)
+            check_secret_text(scope, "scope")
+            scope = scope_for(env, scope)
         return cls(
             client_id=client_id,
             refresh_token=refresh_token,
             developer_token=developer_token,
-            client_secret=_optional_text(extras.get("client_secret"), "client_secret"),
+            client_secret=client_secret,
             environment=environment,
             tenant=tenant,
             customer_id=parse_id(extras.get("customer_id"), "customer_id"),
@@ -118,27 +131,14 @@ class ConnectionSettings:
         )
 
 
-def parse_id(value: Any, field_name: str) -> int | None:
-    """Parse a Microsoft Advertising 64-bit id given as int or digit string; empty means unset."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+def check_secret_text(value: str | None, field_name: str) -> None:
+    """Refuse control characters (a line break, NUL, ...) in a credential, without quoting it."""
+    if value is not None and _CONTROL_RE.search(value):
         raise ConfigurationError(
             field_name,
-            f"expected a number, got {type(value).__name__}",
-            "write the numeric id, e.g. 123456789",
+            "contains a control character (e.g. a line break from copy and paste)",
+            "paste the value again as one line, without spaces or line breaks inside it",
         )
-    text = str(value).strip()
-    if not _DIGITS_RE.match(text):
-        raise ConfigurationError(
-            field_name,
-            f"{text!r} is not a numeric id",
-            "write digits only, e.g. 123456789 (no dashes, no name)",
-        )
-    number = int(text)
-    if number <= 0 or number > _MAX_ID:
-        raise ConfigurationError(field_name, f"{text} is out of range", "ids are positive 64-bit integers")
-    return number
 
 
 def _normalise_extras(extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,13 +175,3 @@ def _optional_text(value: Any, field_name: str) -> str | None:
 def _optional_url(value: Any, field_name: str) -> str | None:
     text = _optional_text(value, field_name)
     return check_override_url(field_name, text) if text else None
-
-
-def _normalise_scope(scope: str) -> str:
-    """Accept a legacy scope name ('ads.manage') or a full scope string; always ask for offline_access."""
-    scope = " ".join(scope.split())
-    if scope in LEGACY_SCOPES or scope == "msads.manage":
-        scope = f"https://ads.microsoft.com/{scope}"
-    if "offline_access" not in scope.split():
-        scope += " offline_access"
-    return scope

@@ -17,10 +17,24 @@ from typing import Any
 from lxml import etree
 
 from airflow_provider_msads.client.environments import Endpoints
-from airflow_provider_msads.client.errors import ApiError, ApiErrorDetail, MalformedResponseError
-from airflow_provider_msads.client.faults import classify, parse_code, parse_retry_after, redact, status_error
+from airflow_provider_msads.client.errors import (
+    ApiError,
+    ApiErrorDetail,
+    InvalidResponseError,
+    MalformedResponseError,
+)
+from airflow_provider_msads.client.faults import (
+    classify,
+    parse_code,
+    parse_retry_after,
+    scrub,
+    scrub_error_code,
+    scrub_tracking_id,
+    status_error,
+)
+from airflow_provider_msads.client.ids import wire_int
 from airflow_provider_msads.client.models import Account, Customer, CustomerRole, User, UserInfo
-from airflow_provider_msads.client.transport import (
+from airflow_provider_msads.client.wire import (
     Credentials,
     GetAccountRequest,
     GetCustomerRequest,
@@ -30,7 +44,6 @@ from airflow_provider_msads.client.transport import (
     WireRequest,
     WireRequestBody,
     WireResponse,
-    wire_int,
 )
 from airflow_provider_msads.client.xml import local_name, parse_xml
 
@@ -137,7 +150,7 @@ class SoapCodec:
     def _payload(self, response: WireResponse) -> etree._Element:
         """The ``<Op>Response`` element; raises for faults (on any status) and unreadable bodies."""
         status = response.status_code
-        http_tracking = response.headers.get("TrackingId")
+        http_tracking = scrub_tracking_id(response.headers.get("TrackingId"), response.secrets)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         try:
             root = parse_xml(response.content, operation=response.operation, tracking_id=http_tracking)
@@ -189,7 +202,9 @@ class SoapCodec:
             operation=response.operation,
             http_status=response.status_code,
             what=what,
-            tracking_id=tracking_id or response.headers.get("TrackingId"),
+            tracking_id=scrub_tracking_id(
+                tracking_id or response.headers.get("TrackingId"), response.secrets
+            ),
             retry_after=retry_after,
             environment=self._environment,
         )
@@ -222,19 +237,19 @@ class SoapCodec:
                         errors.append(
                             ApiErrorDetail(
                                 code=parse_code(_text(entry.get("Code"))),
-                                error_code=_text(entry.get("ErrorCode")),
-                                message=redact(_text(entry.get("Message")), response.secrets),
-                                details=redact(_detail_text(entry), response.secrets),
+                                error_code=scrub_error_code(_text(entry.get("ErrorCode")), response.secrets),
+                                message=scrub(_text(entry.get("Message")), response.secrets),
+                                details=scrub(_detail_text(entry), response.secrets),
                             )
                         )
-        message = redact(faultstring, response.secrets) or "SOAP fault"
+        message = scrub(faultstring, response.secrets) or "SOAP fault"
         return classify(
             operation=response.operation,
             message=message,
             errors=errors,
             http_status=response.status_code,
-            tracking_id=tracking_id,
-            fault_type=fault_type,
+            tracking_id=scrub_tracking_id(tracking_id, response.secrets),
+            fault_type=scrub_error_code(fault_type, response.secrets),
             retry_after=retry_after,
             environment=self._environment,
         )
@@ -402,9 +417,11 @@ def _describe_unreadable(response: WireResponse) -> str:
     return f"a body that is not well-formed XML ({len(response.content)} bytes; truncated?)"
 
 
-def _unexpected(response: WireResponse, what: str, exc: Exception) -> MalformedResponseError:
-    return MalformedResponseError(
-        f"unexpected {what} shape in the SOAP response ({type(exc).__name__}: {exc})",
+def _unexpected(response: WireResponse, what: str, exc: Exception) -> InvalidResponseError:
+    # The exception text names a missing element or says which kind of value was refused; ids.py
+    # never quotes the value itself.
+    return InvalidResponseError(
+        f"unexpected {what} content in the SOAP response ({type(exc).__name__}: {str(exc)[:200]})",
         operation=response.operation,
-        tracking_id=response.headers.get("TrackingId"),
+        tracking_id=scrub_tracking_id(response.headers.get("TrackingId"), response.secrets),
     )

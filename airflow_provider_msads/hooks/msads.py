@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from airflow_provider_msads.client import MicrosoftAdsClient
     from airflow_provider_msads.client.models import Account, UserInfo
     from airflow_provider_msads.client.protocols import TokenStore
+    from airflow_provider_msads.client.retry import RetryPolicy
 
 
 #: Errors no task retry can fix: a person must act (re-consent, fix a connection field or argument, fix
@@ -72,6 +73,10 @@ class MicrosoftAdsHook(BaseHook):
     :param msads_conn_id: id of a connection of type ``msads``.
     :param token_store: where rotated refresh tokens are persisted; default: an encrypted Airflow
         Variable keyed by the connection id (see :mod:`airflow_provider_msads.hooks.token_store`).
+    :param retry: retry budget of each API request
+        (:class:`~airflow_provider_msads.client.retry.RetryPolicy`: attempts, total seconds, waits);
+        default ``RetryPolicy()``: 5 attempts within 300 s.
+    :param timeout: seconds one attempt may take in total, connect to last byte (default 60).
     """
 
     conn_name_attr = "msads_conn_id"
@@ -84,11 +89,15 @@ class MicrosoftAdsHook(BaseHook):
         msads_conn_id: str = default_conn_name,
         *,
         token_store: TokenStore | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.msads_conn_id = msads_conn_id
         self._token_store = token_store
+        self.retry = retry
+        self.timeout = timeout
 
     @cached_property
     def settings(self) -> ConnectionSettings:
@@ -116,6 +125,8 @@ class MicrosoftAdsHook(BaseHook):
         return MicrosoftAdsClient.from_settings(
             self.settings,
             token_store=self._token_store if self._token_store is not None else self._default_token_store(),
+            retry=self.retry,
+            timeout=self.timeout,
         )
 
     def _default_token_store(self) -> TokenStore:

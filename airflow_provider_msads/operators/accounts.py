@@ -15,6 +15,10 @@ instances over one XCom list, and every mapped instance pulls the *whole* list:
   keeps the mapped count under the limit and the XCom pulled per task small.
 * :class:`MicrosoftAdsAccountsToSqlOperator`: any size (100,000 accounts stream into the table); the
   downstream tasks query the table instead of pulling XCom.
+
+When a task is mapped over the output and it has more items than ``[core] max_map_length`` (read from
+Airflow's configuration), the list task itself fails, naming both fixes (bigger batches, or a higher
+limit), instead of Airflow failing the mapped task one step later with ``unmappable_return_value_length``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from airflow.sdk import Asset, BaseOperator, BaseOperatorLink
 
 from airflow_provider_msads.client.errors import ConfigurationError
+from airflow_provider_msads.client.ids import parse_ids
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, fail_without_retries
 from airflow_provider_msads.warehouse.dialect import dialect_for_hook, validate_identifier
@@ -59,18 +64,19 @@ class MicrosoftAdsAccountsLink(BaseOperatorLink):
     """Opens the discovered account in the Microsoft Advertising web UI.
 
     One account found: its overview page (``/campaign/vnext/overview?aid=...&cid=...``). Several accounts
-    of one customer: the customer (``?cid=...``). Otherwise the UI's start page. The URL is computed by
-    the task and kept in XCom (Airflow 3 serves operator links from XCom).
+    of one customer: the customer (``?cid=...``). Otherwise the UI's start page.
+
+    Airflow 3 calls ``get_link`` once, on the worker when the task ends (success or failure), and stores
+    the result in XCom, from where the UI serves it. The task keeps the URL on the operator, so nothing
+    is read back: a task that failed before finding accounts has no URL and ends without the red
+    "XCom not found" line a read of the absent XCom would log.
     """
 
     name = "Microsoft Advertising"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.bases.xcom import BaseXCom
-
-        key: Any = ti_key  # TaskInstanceKey satisfies the protocol at run time (read-only attributes)
-        value = BaseXCom.get_value(ti_key=key, key=self.xcom_key)
-        return value if isinstance(value, str) else ""
+        url = getattr(operator, "accounts_ui_url", None)
+        return url if isinstance(url, str) else ""
 
 
 def accounts_ui_url(web_ui_host: str, account_ids: Sequence[int], customer_ids: Iterable[int]) -> str:
@@ -139,9 +145,10 @@ class _AccountDiscoveryOperator(BaseOperator):
         self.statuses = statuses
         self.name_contains = name_contains
         self.page_size = page_size
+        self.accounts_ui_url: str | None = None
 
     def discover(self, context: Context, *, with_customer_names: bool) -> Iterator[Account]:
-        """Stream the accounts matching the filters; afterwards store the UI link for this task.
+        """Stream the accounts matching the filters; afterwards keep the UI link for this task.
 
         The filters are checked here, before anything is written; the API is called lazily.
         """
@@ -187,9 +194,8 @@ class _AccountDiscoveryOperator(BaseOperator):
         from airflow_provider_msads.client.environments import get_environment
 
         web_ui_host = get_environment(hook.settings.environment).web_ui_host
-        context["ti"].xcom_push(
-            key=MicrosoftAdsAccountsLink().xcom_key, value=accounts_ui_url(web_ui_host, first_ids, customers)
-        )
+        # Read by MicrosoftAdsAccountsLink.get_link when the task ends (Airflow stores it in XCom then).
+        self.accounts_ui_url = accounts_ui_url(web_ui_host, first_ids, customers)
 
 
 class MicrosoftAdsListAccountsOperator(_AccountDiscoveryOperator):
@@ -264,29 +270,52 @@ class MicrosoftAdsListAccountsOperator(_AccountDiscoveryOperator):
                 result = rows
             else:
                 result = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
-        self._warn_about_mapping(len(accounts), len(result), output, batch_size)
+        self._check_mapping(len(accounts), len(result), output, batch_size)
         return result
 
-    def _warn_about_mapping(self, accounts: int, items: int, output: str, batch_size: int) -> None:
-        try:
-            from airflow.sdk import conf
-        except ImportError:  # Airflow 3.1: the SDK has no conf yet
-            from airflow.configuration import conf  # type: ignore[assignment]
+    def _check_mapping(self, accounts: int, items: int, output: str, batch_size: int) -> None:
+        """More XCom items than Airflow can map: fail HERE, with both fixes, if a task maps over them.
 
-        limit = conf.getint("core", "max_map_length", fallback=1024)
+        Otherwise Airflow fails the mapped task one step later with an opaque
+        ``unmappable_return_value_length``. Unmapped consumers may take any length: then only a warning.
+        """
+        limit = _max_map_length()
         if items <= limit:
             return
-        if output == "batches":
-            advice = f"use batch_size >= {math.ceil(accounts / limit)}"
-        else:
-            advice = f'use output_format="batches" with batch_size >= {math.ceil(accounts / limit)}'
-        self.log.warning(
-            "%d XCom items exceed [core] max_map_length=%d: a task mapped over this output will fail; "
-            "%s, or write the accounts to a table with MicrosoftAdsAccountsToSqlOperator",
-            items,
-            limit,
-            advice,
+        bigger = math.ceil(accounts / limit)
+        first_fix = (
+            f"raise batch_size to at least {bigger}"
+            if output == "batches"
+            else f'use output_format="batches" with batch_size >= {bigger} and map over the batches'
         )
+        problem = (
+            f"{accounts} accounts make {items} XCom items, more than Airflow maps "
+            f"([core] max_map_length={limit})"
+        )
+        fix = f"{first_fix}, or raise [core] max_map_length to at least {items}"
+        mapped = _mapped_consumers(self)
+        if mapped:
+            raise ConfigurationError(
+                "output_format", f"{problem}, and {', '.join(sorted(mapped))} maps over this output", fix
+            )
+        self.log.warning("%s: a task mapped over this output would fail; %s", problem, fix)
+
+
+def _max_map_length() -> int:
+    """``[core] max_map_length`` as the running Airflow sees it (default 1024)."""
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # Airflow 3.1: the SDK has no conf yet
+        from airflow.configuration import conf  # type: ignore[assignment]
+    return conf.getint("core", "max_map_length", fallback=1024)
+
+
+def _mapped_consumers(operator: BaseOperator) -> list[str]:
+    """Ids of the tasks (or task groups) that are expanded over ``operator``'s output."""
+    try:
+        return [node.node_id for node in operator.iter_mapped_dependants()]
+    except (RuntimeError, AttributeError):  # not attached to a DAG (a bare operator in a test or script)
+        return []
 
 
 class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
@@ -417,27 +446,7 @@ def _literal(value: Any) -> bool:
 
 def _ids(value: Iterable[int | str] | int | str | None, name: str) -> tuple[int, ...] | None:
     """Ids from an int, a digit string, a list of either, or one comma/space separated string."""
-    if value is None:
-        return None
-    items: list[Any]
-    if isinstance(value, str):
-        items = [part for part in _ID_SEPARATORS.split(value.strip().strip("[]")) if part]
-    elif isinstance(value, int):
-        items = [value]
-    else:
-        items = list(value)
-    ids: list[int] = []
-    for item in items:
-        if isinstance(item, int) and not isinstance(item, bool) and item > 0:
-            ids.append(item)
-            continue
-        text = str(item).strip().strip("'\"") if isinstance(item, str) else ""
-        if not (text.isascii() and text.isdigit()):
-            raise ConfigurationError(
-                name, f"{item!r} is not a numeric id", "write digits only, e.g. 123456789"
-            )
-        ids.append(int(text))
-    return tuple(dict.fromkeys(ids)) or None
+    return parse_ids(value, name)
 
 
 def _positive_int(value: Any, name: str) -> int:

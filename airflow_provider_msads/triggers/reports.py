@@ -206,7 +206,7 @@ class ReportPoller:
 async def poll_once(http: AsyncHttpClient, settings: ConnectionSettings, rid: str, token: str) -> Any:
     """One ``GenerateReport/Poll`` through :mod:`airflow_provider_msads.client.reporting.async_poll`."""
     from airflow_provider_msads.client.reporting.async_poll import poll_report_async
-    from airflow_provider_msads.client.transport import Credentials
+    from airflow_provider_msads.client.wire import Credentials
 
     credentials = Credentials(token, settings.developer_token, settings.customer_id, settings.account_id)
     return await poll_report_async(

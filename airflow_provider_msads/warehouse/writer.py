@@ -22,6 +22,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
+from airflow_provider_msads.client.ids import wire_int
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
 from airflow_provider_msads.warehouse.dialect import ColumnKind, SqlDialect, validate_identifier
 
@@ -300,8 +301,7 @@ def _row_tuples(rows: Iterable[Account | Mapping[str, Any]]) -> Iterator[tuple[A
 
 
 def _account_id(value: Any, index: int) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise ValueError(f"row {index}: account_id must be an integer, got {value!r}")
+    try:
+        return wire_int(value)  # the one id parser (client/ids.py)
+    except ValueError as exc:
+        raise ValueError(f"row {index}: account_id must be a 64-bit integer: {exc}") from None

@@ -56,6 +56,7 @@ class FakeIdentity:
     codes: dict[str, str] = field(default_factory=dict)  # code -> PKCE challenge
     grant_counts: Counter[str] = field(default_factory=Counter)
     delay: float = 0.0  # seconds each successful grant takes (to widen race windows)
+    single_use: bool = False  # a redeemed refresh token is no longer valid (stricter than Microsoft)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -100,6 +101,8 @@ class FakeIdentity:
                     return httpx.Response(
                         400, json=error_body("invalid_grant", 70008, "The refresh token has expired.")
                     )
+                if self.single_use:
+                    self.valid_refresh_tokens.discard(token)
             elif grant == "authorization_code":
                 if form.get("code") not in self.codes:
                     return httpx.Response(400, json=error_body("invalid_grant", 54005, "code redeemed"))

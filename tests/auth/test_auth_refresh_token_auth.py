@@ -63,7 +63,8 @@ def test_implements_the_protocol(tmp_path: Path) -> None:
     assert isinstance(MemoryTokenStore(), TokenStore)
 
 
-def test_cache_reuses_the_token_until_five_minutes_before_expiry(tmp_path: Path) -> None:
+def test_cache_reuses_the_token_until_its_jittered_refresh_is_due(tmp_path: Path) -> None:
+    """A one-hour token is refreshed 3 to 5 minutes before expiry (5 % of its life + up to 2 min spread)."""
     fake, clock = FakeIdentity(), Clock()
     auth = make_auth(fake, tmp_path, clock=clock)
     first = auth.get_access_token()
@@ -72,10 +73,21 @@ def test_cache_reuses_the_token_until_five_minutes_before_expiry(tmp_path: Path)
     clock.now += 3600 - 301
     assert auth.get_access_token() == first
     assert fake.grant_counts["refresh_token"] == 1 and auth.refresh_count == 1
-    clock.now += 2  # now inside the 5-minute margin
+    clock.now += 301 - 179  # past the latest possible start of the refresh window
     second = auth.get_access_token()
     assert second != first
     assert fake.grant_counts["refresh_token"] == 2 and auth.refresh_count == 2
+
+
+def test_refresh_margin_scales_with_the_token_lifetime() -> None:
+    """Short test tokens are used for most of their life, one-hour tokens keep a bounded margin."""
+    from airflow_provider_msads.client.token_cache import CachedAccessToken
+
+    for lifetime in (3.0, 20.0, 60.0, 3600.0, 5400.0):
+        token = CachedAccessToken("t" * 20, obtained_at=0.0, expires_at=lifetime, origin_fingerprint="fp")
+        earliest, latest = token.refresh_due(0.999), token.refresh_due(0.0)
+        assert 0.90 * lifetime <= earliest < latest < token.usable_until < lifetime, lifetime
+        assert lifetime - latest == pytest.approx(min(180.0, 0.05 * lifetime)) and lifetime - earliest <= 300
 
 
 def test_invalidate_then_get_refreshes_exactly_once(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from airflow_provider_msads.client.errors import ApiAuthenticationError, ApiErro
 from airflow_provider_msads.client.models import Account, Customer, CustomerRole, User, UserInfo
 from airflow_provider_msads.client.rest import RestCodec, request_body
 from airflow_provider_msads.client.soap import SoapCodec
-from airflow_provider_msads.client.transport import (
+from airflow_provider_msads.client.wire import (
     GET_ACCOUNT,
     GET_CUSTOMER,
     GET_USER,
@@ -273,11 +273,13 @@ def test_rest_documented_responses_map_every_field() -> None:
     codec = RestCodec(ENDPOINTS)
     search = _filled("SearchAccounts.response.json.txt")
     search["Accounts"][0]["PauseReason"] = "4"  # the template's "ValueHere" for an unsignedByte
+    search["Accounts"][0]["AccountLifeCycleStatus"] = "Pause"  # an enum: validated by the decoder
     accounts = codec.accounts(wire("SearchAccounts", json.dumps(search).encode()))
     assert accounts == [Account(**{**_fields(_expected_account(search["Accounts"][0])), "pause_reason": 4})]
 
     get = _filled("GetAccount.response.json.txt")
     get["Account"]["PauseReason"] = None
+    get["Account"]["AccountLifeCycleStatus"] = "Active"
     assert codec.account(wire("GetAccount", json.dumps(get).encode())) == _expected_account(get["Account"])
 
     cust = _filled("GetCustomer.response.json.txt")
@@ -392,4 +394,5 @@ def test_fake_service_renders_schema_valid_soap(fake: FakeService) -> None:
 
 
 def _fields(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__slots__}
+    names = getattr(obj, "__struct_fields__", None) or obj.__slots__  # Account is a msgspec.Struct
+    return {name: getattr(obj, name) for name in names}

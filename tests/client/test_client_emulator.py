@@ -3,6 +3,7 @@ fault row of the issue for both transports, and REST == SOAP for the same data (
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,10 +18,11 @@ from airflow_provider_msads.client.client import MicrosoftAdsClient
 from airflow_provider_msads.client.errors import (
     ApiAuthenticationError,
     ApiError,
+    ConfigurationError,
+    NetworkError,
     ThrottledError,
     TokenExpiredError,
     TransientApiError,
-    TransportError,
 )
 from airflow_provider_msads.client.retry import RetryPolicy
 from airflow_provider_msads.client.settings import ConnectionSettings
@@ -217,15 +219,37 @@ def test_retries_are_bounded(msads_emulator: Emulator, connect: ClientFactory, t
     assert_no_secrets(caught.value, client)
 
 
-def test_sandbox_developer_token_against_production_explains_the_mix_up(
+def test_sandbox_developer_token_with_production_is_refused_before_any_call(
     msads_emulator: Emulator, connect: ClientFactory, transport_name: str
 ) -> None:
     conn = settings_for(msads_emulator, transport_name)
     http = httpx.Client()
     try:
+        with pytest.raises(ConfigurationError) as caught:
+            MicrosoftAdsClient(
+                RefreshTokenAuth.from_settings(conn, http=http),
+                "BBD37VB98",
+                conn.endpoints,
+                transport_name,
+                http=http,
+            )
+    finally:
+        http.close()
+    assert caught.value.field == "developer_token"
+    assert "sandbox" in str(caught.value) and "production" in str(caught.value)
+    assert msads_emulator.request_log == []
+
+
+def test_production_developer_token_against_sandbox_explains_the_mix_up(
+    msads_emulator: Emulator, connect: ClientFactory, transport_name: str
+) -> None:
+    # A sandbox connection (sandbox scope, so a sandbox access token) given the production developer token.
+    conn = dataclasses.replace(settings_for(msads_emulator, transport_name), environment="sandbox")
+    http = httpx.Client()
+    try:
         client = MicrosoftAdsClient(
             RefreshTokenAuth.from_settings(conn, http=http),
-            "BBD37VB98",
+            conn.developer_token,
             conn.endpoints,
             transport_name,
             http=http,
@@ -235,7 +259,9 @@ def test_sandbox_developer_token_against_production_explains_the_mix_up(
     finally:
         http.close()
     assert caught.value.codes and caught.value.codes[0] in (105, 106)
-    assert "sandbox" in str(caught.value) and "production" in str(caught.value)
+    message = str(caught.value)
+    assert "sandbox" in message and "production" in message
+    assert message.count("HTTP 401") <= 1
 
 
 def test_connection_refused_is_a_transport_error(
@@ -248,7 +274,7 @@ def test_connection_refused_is_a_transport_error(
     auth.get_access_token()
     emu.stop()
     client = MicrosoftAdsClient(auth, conn.developer_token, conn.endpoints, http=http, retry=FAST_RETRY)
-    with pytest.raises(TransportError):
+    with pytest.raises(NetworkError):
         client.get_user()
     http.close()
 

@@ -15,11 +15,11 @@ from airflow_provider_msads.client.errors import (
     ApiError,
     MalformedResponseError,
     MicrosoftAdsError,
+    NetworkError,
     ResponseTooLargeError,
     ThrottledError,
     TokenExpiredError,
     TransientApiError,
-    TransportError,
     UnsafeXmlError,
 )
 from airflow_provider_msads.client.retry import RetryPolicy
@@ -319,7 +319,7 @@ def test_oversized_response_is_refused(
 
 
 def test_every_error_is_one_hierarchy() -> None:
-    for cls in (ApiError, TransportError, MalformedResponseError, UnsafeXmlError, TokenExpiredError):
+    for cls in (ApiError, NetworkError, MalformedResponseError, UnsafeXmlError, TokenExpiredError):
         assert issubclass(cls, MicrosoftAdsError)
 
 
@@ -357,7 +357,7 @@ def test_timeout_is_a_retryable_transport_error(make_client: MakeClient, fake: F
 
     fake.inject("GetUser", slow, times=10)
     client, _ = make_client("rest")
-    with pytest.raises(TransportError, match="timed out") as caught:
+    with pytest.raises(NetworkError, match="timed out") as caught:
         client.get_user()
     assert fake.count("GetUser") == FAST_RETRY.max_attempts
     assert_no_secrets(caught.value)

@@ -14,11 +14,11 @@ from airflow_provider_msads.client.errors import (
     ApiErrorDetail,
     ConfigurationError,
     MalformedResponseError,
+    NetworkError,
     ResponseTooLargeError,
     ThrottledError,
     TokenExpiredError,
     TransientApiError,
-    TransportError,
     UnsafeXmlError,
 )
 from airflow_provider_msads.client.faults import classify, parse_retry_after, redact
@@ -111,7 +111,7 @@ def test_classification(codes: tuple[int, ...], status: int, cls: type[ApiError]
 
 
 def test_transport_errors_are_retryable_except_hostile_or_huge() -> None:
-    assert is_retryable(TransportError("reset"))
+    assert is_retryable(NetworkError("reset"))
     assert is_retryable(MalformedResponseError("truncated"))
     assert not is_retryable(UnsafeXmlError("xxe"))
     assert not is_retryable(ResponseTooLargeError("big"))
@@ -128,7 +128,7 @@ def test_server_waits() -> None:
     assert (
         policy.server_wait(TransientApiError("m", operation="Op", retry_after=1e9)) == policy.retry_after_cap
     )
-    assert policy.server_wait(TransportError("x")) is None
+    assert policy.server_wait(NetworkError("x")) is None
 
 
 @pytest.mark.parametrize("field", ["max_attempts", "max_total_seconds", "throttle_wait"])

@@ -10,7 +10,7 @@ import pytest
 from msads_client_fakes import FakeAuth, FakeService, Seen, make_accounts
 
 from airflow_provider_msads.client.client import MicrosoftAdsClient, status_matches
-from airflow_provider_msads.client.errors import ConfigurationError, MalformedResponseError
+from airflow_provider_msads.client.errors import ConfigurationError, InvalidResponseError
 from airflow_provider_msads.client.models import Account
 
 MakeClient = Callable[..., tuple[MicrosoftAdsClient, FakeAuth]]
@@ -188,14 +188,14 @@ def test_a_service_ignoring_the_page_index_is_detected(make_client: MakeClient, 
 
     fake.inject("SearchAccounts", first_page, times=5)
     client, _ = make_client("rest")
-    with pytest.raises(MalformedResponseError, match=r"ignored PageInfo\.Index"):
+    with pytest.raises(InvalidResponseError, match=r"ignored PageInfo\.Index"):
         list(client.search_accounts(user_id=fake.user_id, page_size=5))
 
 
 def test_an_oversized_page_is_detected(make_client: MakeClient, fake: FakeService) -> None:
     fake.inject("SearchAccounts", lambda f, s: f.ok(s, f.accounts[:6]))
     client, _ = make_client("rest")
-    with pytest.raises(MalformedResponseError, match="more than the 5 requested"):
+    with pytest.raises(InvalidResponseError, match="more than the 5 requested"):
         list(client.search_accounts(user_id=fake.user_id, page_size=5))
 
 

@@ -135,3 +135,42 @@ def test_parse_id_returns_a_valid_id_or_raises_configuration_error(value: Any) -
         assert err.field == "customer_id"
     else:
         assert result is None or 0 < result < 2**63
+
+
+@pytest.mark.parametrize("scope", ["msads.manage", "ads.manage", "bingads.manage"])
+def test_a_sandbox_connection_with_a_custom_scope_keeps_the_sandbox_resource(scope: str) -> None:
+    # Regression (issue 15): a short or legacy scope name was completed with the production host.
+    e = build(environment="sandbox", developer_token="BBD37VB98", scope=scope).endpoints
+    assert e.scope == f"https://si.ads.microsoft.com/{scope} offline_access"
+    assert build(scope=scope).endpoints.scope == f"https://ads.microsoft.com/{scope} offline_access"
+    full = "https://si.ads.microsoft.com/msads.manage offline_access"
+    assert build(environment="sandbox", developer_token="BBD37VB98", scope=full).endpoints.scope == full
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("developer_token", {"developer_token": "DEVTOKEN\n0123456789"}),
+        ("developer_token", {"developer_token": "DEVTOKEN\x000123456789"}),
+        ("password (Refresh token)", {"password": "rt-SECRET\r\n0123456789"}),
+        ("login (Client ID)", {"login": "client\tid"}),
+        ("client_secret", {"client_secret": "cs-SECRET\x1b[2J0123456789"}),
+        ("tenant", {"tenant": "contoso\n.onmicrosoft.com"}),
+    ],
+)
+def test_control_characters_in_a_credential_are_refused_unquoted(field: str, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build(**kwargs)
+    assert caught.value.field == field
+    text = str(caught.value) + repr(caught.value)
+    for value in kwargs.values():
+        for part in value.split():
+            assert part not in text or len(part) < 6, part
+
+
+def test_the_sandbox_developer_token_needs_the_sandbox_environment() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build(developer_token="BBD37VB98")
+    assert caught.value.field == "developer_token"
+    assert "sandbox" in str(caught.value) and "'production'" in str(caught.value)
+    assert build(developer_token="BBD37VB98", environment="sandbox").environment == "sandbox"

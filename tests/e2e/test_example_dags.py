@@ -1,6 +1,6 @@
 """The example DAGs, run for real (`airflow dags test`) against the emulator and real databases.
 
-What each run proves is listed in its test's docstring. Runs: XCom DAG once; SQL DAG three times on
+What each run proves is listed in its test's docstring. Runs: XCom DAG once (2,500 accounts); SQL DAG three times on
 SQLite (first run, rerun, failing run), once on PostgreSQL, once on MariaDB.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from airflow_provider_msads.client import MicrosoftAdsClient
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS
 from airflow_provider_msads.client.settings import ConnectionSettings
-from airflow_provider_msads.operators.accounts import DEFAULT_FIELDS, MicrosoftAdsAccountsLink
+from airflow_provider_msads.operators.accounts import MicrosoftAdsAccountsLink
 from airflow_provider_msads.testing import DEMO_CLIENT_SECRET, DEMO_DEVELOPER_TOKEN, DEMO_REFRESH_TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -94,28 +94,28 @@ def assert_success(run: Any) -> None:
 # -- XCom ---------------------------------------------------------------------------------------------
 
 
-def test_accounts_to_xcom(airflow_e2e: Any, msads_emulator_factory: Any) -> None:
-    """XCom holds the documented rows (fields, sort order, int ids), one mapped task runs per account,
-    the batch variant partitions the same accounts, the UI link is stored, and no secret is anywhere."""
-    emu = msads_emulator_factory(accounts=12, seed=5)
-    expected = discovered_rows(emu)
+def test_accounts_to_xcom_with_2500_accounts(airflow_e2e: Any, msads_emulator_factory: Any) -> None:
+    """An agency with 2,500 accounts (more than Airflow's default max_map_length of 1,024): the example
+    succeeds unchanged. XCom holds batches of at most 100 sorted rows of the chosen fields (int ids),
+    one mapped task runs per batch, the UI link is stored, and no secret is anywhere."""
+    emu = msads_emulator_factory(accounts=2500, seed=5)
+    fields = ("account_id", "account_name", "customer_id", "status")
+    expected = [{f: r[f] for f in fields} for r in discovered_rows(emu)]
+    assert len(expected) == 2500
     airflow_e2e.forget_stored_tokens()
 
     run = airflow_e2e.run(XCOM_DAG, {"msads_default": emu.airflow_conn_json()})
 
     assert_success(run)
-    rows = airflow_e2e.xcom(run, "list_accounts")[-1]
-    assert rows == [{f: r[f] for f in DEFAULT_FIELDS} for r in expected]
-    assert all(isinstance(r["account_id"], int) for r in rows)
-    batches = airflow_e2e.xcom(run, "list_account_batches")[-1]
-    assert batches == [[{"account_id": r["account_id"], "customer_id": r["customer_id"]} for r in expected]]
-    per_account = airflow_e2e.xcom(run, "process_account")
-    assert sorted(v["account_id"] for v in per_account.values()) == [r["account_id"] for r in expected]
+    batches = airflow_e2e.xcom(run, "list_accounts")[-1]
+    assert [len(b) for b in batches] == [100] * 25
+    assert [row for batch in batches for row in batch] == expected
+    assert all(isinstance(r["account_id"], int) for b in batches for r in b)
     states = airflow_e2e.task_states(run)
-    assert sorted(i for (t, i), s in states.items() if t == "process_account" and s == "success") == list(
-        range(len(expected))
-    )
-    assert airflow_e2e.xcom(run, "process_batch") == {0: len(expected)}
+    done = sorted(i for (t, i), s in states.items() if t == "process_batch" and s == "success")
+    assert done == list(range(25))
+    per_batch = airflow_e2e.xcom(run, "process_batch")
+    assert sum(v["accounts"] for v in per_batch.values()) == 2500
     assert airflow_e2e.xcom(run, "list_accounts", LINK_KEY)[-1].startswith("https://ui.ads.microsoft.com/")
     everything = airflow_e2e.all_xcom_text(run)
     leaked = [s[:8] + "..." for s in secrets_of(emu) if s in everything]
@@ -202,7 +202,10 @@ def test_accounts_to_sql_sqlite_rerun_vanished_and_failure(
     assert airflow_e2e.task_states(failed)[("accounts_to_sql", -1)] == "failed"
     # Page 1 (1,000 accounts = one staged batch) was served, page 2 failed and was not retried (terminal).
     assert emu.counters["SearchAccounts"] - searches_before == 2
-    assert "UserIsNotAuthorized" in failed.log.read_text(errors="replace")
+    failed_log = failed.log.read_text(errors="replace")
+    assert "UserIsNotAuthorized" in failed_log
+    assert "AirflowFailException" in failed_log, "a terminal error fails the task without Airflow retries"
+    assert "XCom not found" not in failed_log, "the extra link must not read an XCom the failure never wrote"
     assert table_rows(fetch, '"') == after_second
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -85,3 +86,24 @@ def test_airflow_connections_test_cli_uses_the_hook(msads_emulator: Emulator, ai
     assert msads_emulator.counters["GetUser"] == 1, "the CLI really called GetUser through the hook"
     for secret in (DEMO_REFRESH_TOKEN, DEMO_CLIENT_SECRET, DEMO_DEVELOPER_TOKEN):
         assert secret not in output
+
+
+def test_retry_budget_and_timeout_are_set_on_the_hook(conn_id: str, msads_emulator: Emulator) -> None:
+    # Issue 15: tests (and users) set these on the hook, not by patching module globals.
+    from airflow_provider_msads.client.errors import NetworkError, TransientApiError
+    from airflow_provider_msads.client.retry import RetryPolicy
+
+    quick = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.02)
+    msads_emulator.faults.inject("GetUser", status=503, times=None)
+    hook = MicrosoftAdsHook(conn_id, token_store=MemoryTokenStore(), retry=quick, timeout=0.5)
+    with pytest.raises(TransientApiError):
+        hook.get_user()
+    assert msads_emulator.counters["GetUser"] == 2
+
+    msads_emulator.reset()
+    msads_emulator.faults.inject("GetUser", kind="timeout", delay=3.0, times=None)
+    started = time.monotonic()
+    with pytest.raises(NetworkError) as caught:
+        MicrosoftAdsHook(conn_id, token_store=MemoryTokenStore(), retry=quick, timeout=0.5).get_user()
+    assert time.monotonic() - started < 2.5  # 2 attempts of at most 0.5 s each, plus the token call
+    assert caught.value.attempts == 2 and caught.value.host == "127.0.0.1"

@@ -15,6 +15,7 @@ touches the ORM inside a task (it uses ``airflow.sdk.Variable``), which ``_in_ta
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import textwrap
@@ -74,6 +75,15 @@ DAG_FILE = textwrap.dedent(
 )
 
 
+def drop_shared_access_token(key: str) -> None:
+    """What an expired shared access token looks like to the next run (no concurrent writer here)."""
+    from airflow.models.variable import Variable
+
+    doc = json.loads(Variable.get(key))
+    doc["access"] = None
+    Variable.set(key, json.dumps(doc))
+
+
 def run_dag(airflow_cli: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*airflow_cli, "dags", "test", "--verbose", DAG_ID],  # DEBUG: Airflow echoes PutVariable
@@ -112,9 +122,8 @@ def test_dags_test_persists_rotation_for_the_next_run_without_leaking(
     # Next run: the connection's own token is revoked and the shared access token dropped, so the run
     # succeeds only if it reads the rotated refresh token from the Variable.
     msads_emulator.revoke_refresh_token(DEMO_REFRESH_TOKEN)
-    cached = store.load_access_token()
-    assert cached is not None
-    store.discard_access_token(cached.access_token)
+    assert store.load_access_token() is not None
+    drop_shared_access_token(store.key)
     second = run_dag(airflow_cli, env)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert msads_emulator.grant_counts["refresh_token"] == 2

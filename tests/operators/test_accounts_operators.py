@@ -28,6 +28,13 @@ from airflow_provider_msads.operators.accounts import (
 
 AirflowFailException = _fail_exception()
 LINK_KEY = MicrosoftAdsAccountsLink().xcom_key
+
+
+def link_of(op: Any) -> str:
+    """What Airflow stores under LINK_KEY when the task ends (it calls get_link on the worker)."""
+    return MicrosoftAdsAccountsLink().get_link(op, ti_key=None)  # type: ignore[arg-type]
+
+
 RUN_1 = datetime(2024, 6, 1, 6, 0, tzinfo=timezone.utc)
 RUN_2 = RUN_1 + timedelta(days=1)
 
@@ -79,7 +86,7 @@ def test_rows_are_sorted_small_json_dicts_with_the_default_fields(
     ]
     assert client.closed
     assert len(msads_secrets) == 3
-    assert secrets_in([result, ctx["ti"].pushed], msads_secrets) == []
+    assert secrets_in([result, ctx["ti"].pushed, link_of(op)], msads_secrets) == []
 
 
 def test_chosen_fields_shape_rows_for_expand_kwargs(
@@ -134,35 +141,68 @@ def test_no_accounts_gives_an_empty_list(
             task_id="l", msads_conn_id=msads_conn, output_format=output_format
         )
         assert op.execute(ctx) == []
-    assert ctx["ti"].pushed[LINK_KEY] == "https://ui.ads.microsoft.com/"
+    assert link_of(op) == "https://ui.ads.microsoft.com/"
 
 
 @pytest.mark.parametrize(
-    ("output_format", "batch_size", "warns"), [("rows", 100, True), ("batches", 3, False)]
+    ("output_format", "batch_size", "fails"),
+    [("rows", 100, True), ("ids", 100, True), ("batches", 1, True), ("batches", 3, False)],
 )
-def test_mapping_limit_warning(
+def test_more_items_than_airflow_maps_fail_in_the_producing_task(
+    msads_conn: str,
+    fake_client: Callable[..., Any],
+    context: Callable[..., dict[str, Any]],
+    accounts: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    output_format: str,
+    batch_size: int,
+    fails: bool,
+) -> None:
+    """Our message (what happened, both fixes) in the producing task, not Airflow's one step later."""
+    from airflow.sdk import DAG, task
+
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "5")  # read from Airflow's configuration
+    fake_client(accounts(8))
+
+    @task
+    def per_item(item: Any) -> None: ...
+
+    with DAG("msads_map_limit", schedule=None, start_date=RUN_1):
+        op = MicrosoftAdsListAccountsOperator(
+            task_id="list", msads_conn_id=msads_conn, output_format=output_format, batch_size=batch_size
+        )
+        per_item.expand(item=op.output)
+    if not fails:
+        assert len(op.execute(context(RUN_1))) == 3
+        return
+    with pytest.raises(AirflowFailException) as info:
+        op.execute(context(RUN_1))
+    message = str(info.value)
+    assert "8 accounts make" in message and "[core] max_map_length=5" in message
+    assert "per_item maps over this output" in message
+    first_fix = (
+        "raise batch_size to at least 2"
+        if output_format == "batches"
+        else ('use output_format="batches" with batch_size >= 2')
+    )
+    assert first_fix in message and "raise [core] max_map_length to at least" in message
+
+
+def test_more_items_than_airflow_maps_only_warn_when_nothing_maps_over_them(
     msads_conn: str,
     fake_client: Callable[..., Any],
     context: Callable[..., dict[str, Any]],
     accounts: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    output_format: str,
-    batch_size: int,
-    warns: bool,
 ) -> None:
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "5")
     fake_client(accounts(8))
-    op = MicrosoftAdsListAccountsOperator(
-        task_id="list", msads_conn_id=msads_conn, output_format=output_format, batch_size=batch_size
-    )
+    op = MicrosoftAdsListAccountsOperator(task_id="list", msads_conn_id=msads_conn, output_format="ids")
     capsys.readouterr()
-    op.execute(context(RUN_1))  # Airflow's structlog writes task logs to stdout here
+    assert len(op.execute(context(RUN_1))) == 8  # Airflow's structlog writes task logs to stdout here
     messages = [line for line in capsys.readouterr().out.splitlines() if "max_map_length" in line]
-    if warns:
-        assert messages and 'output_format="batches" with batch_size >= 2' in messages[0]
-    else:
-        assert messages == []
+    assert messages and "a task mapped over this output would fail" in messages[0]
 
 
 def test_bad_parameters_fail_early(msads_conn: str) -> None:
@@ -186,9 +226,10 @@ def test_bad_ids_fail_at_run_time_with_the_parameter_name(
 ) -> None:
     fake_client([])
     op = MicrosoftAdsListAccountsOperator(task_id="list", msads_conn_id=msads_conn, customer_ids="123, abc")
-    with pytest.raises(AirflowFailException, match="customer_ids: 'abc' is not a numeric id") as info:
+    with pytest.raises(AirflowFailException, match="customer_ids: is not a numeric id") as info:
         op.execute(context(RUN_1))
     assert isinstance(info.value.__cause__, ConfigurationError)
+    assert "abc" not in str(info.value)  # an unparsed value is never quoted (it could be a secret)
 
 
 def test_table_and_schema_from_an_xcomarg_parse_and_are_checked_when_rendered(
@@ -303,11 +344,10 @@ def test_link_follows_the_connection_environment(
     }
     monkeypatch.setenv("AIRFLOW_CONN_MSADS_SANDBOX", json.dumps(conn))
     fake_client([Account(id=77, number="X", name="one", parent_customer_id=88)])
-    ctx = context(RUN_1)
-    MicrosoftAdsListAccountsOperator(task_id="l", msads_conn_id="msads_sandbox").execute(ctx)
-    assert ctx["ti"].pushed == {
-        LINK_KEY: "https://ui.si.ads.microsoft.com/campaign/vnext/overview?aid=77&cid=88"
-    }
+    op = MicrosoftAdsListAccountsOperator(task_id="l", msads_conn_id="msads_sandbox")
+    assert link_of(op) == "", "no URL before the task found accounts (and no XCom read to log an error)"
+    op.execute(context(RUN_1))
+    assert link_of(op) == "https://ui.si.ads.microsoft.com/campaign/vnext/overview?aid=77&cid=88"
 
 
 def test_table_asset() -> None:
@@ -377,7 +417,7 @@ def test_sql_operator_writes_reruns_and_marks_vanished(
     assert client.calls[0]["with_customer_names"] is True
     rows = _table(sql_target)
     assert [r[0] for r in rows] == sorted(a.id for a in found) and all(r[2] for r in rows)
-    assert ctx["ti"].pushed[LINK_KEY].startswith("https://ui.ads.microsoft.com/")
+    assert link_of(op).startswith("https://ui.ads.microsoft.com/")
 
     assert op.execute(context(RUN_1))["unchanged"] == 12  # same DAG run again: nothing changes
     fake_client(found[:9])
@@ -437,7 +477,7 @@ def test_sql_operator_checks_filters_before_touching_the_database(
         table=sql_target.table,
         account_ids=["12", "x"],
     )
-    with pytest.raises(AirflowFailException, match="account_ids: 'x' is not a numeric id"):
+    with pytest.raises(AirflowFailException, match="account_ids: is not a numeric id"):
         op.execute(context(RUN_1))
     assert client.calls == []
     q = sql_target.quote

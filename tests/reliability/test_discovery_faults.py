@@ -37,10 +37,11 @@ from msads_reliability_helpers import (
 
 from airflow_provider_msads.client.errors import (
     ApiAuthenticationError,
+    ConfigurationError,
     MicrosoftAdsError,
+    NetworkError,
     TerminalAuthError,
     TransientApiError,
-    TransportError,
 )
 from airflow_provider_msads.hooks.token_store import VariableTokenStore
 from airflow_provider_msads.operators.accounts import (
@@ -229,6 +230,10 @@ def _sandbox_token(w: World) -> None:
     w.connect(developer_token="BBD37VB98")
 
 
+def _production_token_in_sandbox(w: World) -> None:
+    w.connect(environment="sandbox")  # sandbox scope and endpoints, the production developer token
+
+
 def _invalid_grant_mid_run(w: World) -> None:
     w.emu.faults.inject("SearchAccounts", error_code=109, after=1)
     w.emu.faults.inject("token", error_code=70008, after=1)
@@ -246,8 +251,15 @@ TERMINAL: list[
     tuple[str, Callable[[World], None], type[MicrosoftAdsError], tuple[str, ...], dict[str, int]]
 ] = [
     (
-        "105/106 sandbox developer token against production",
+        "sandbox developer token with environment=production (refused before any call)",
         _sandbox_token,
+        ConfigurationError,
+        ("sandbox", "production", "developer_token"),
+        {"token": 0, "GetUser": 0, "SearchAccounts": 0},
+    ),
+    (
+        "105/106 production developer token against sandbox",
+        _production_token_in_sandbox,
         ApiAuthenticationError,
         ("sandbox", "production", "developer_token", "Retrying will not help", "TrackingId"),
         {"GetUser": 1, "SearchAccounts": 0},
@@ -269,7 +281,7 @@ TERMINAL: list[
     (
         "page 2 never answers (timeout on every attempt)",
         _endless_timeout,
-        TransportError,
+        NetworkError,
         ("SearchAccounts: timed out",),
         {"SearchAccounts": 1 + 5},
     ),

@@ -29,16 +29,17 @@ from airflow_provider_msads.client import MicrosoftAdsClient
 from airflow_provider_msads.client.environments import resolve_endpoints
 from airflow_provider_msads.client.errors import (
     ConfigurationError,
+    InvalidResponseError,
     MalformedResponseError,
     MicrosoftAdsError,
     ResponseTooLargeError,
     UnsafeXmlError,
 )
 from airflow_provider_msads.client.rest import RestCodec
-from airflow_provider_msads.client.retry import RetryPolicy
+from airflow_provider_msads.client.retry import RetryPolicy, is_retryable
 from airflow_provider_msads.client.settings import KNOWN_EXTRAS, ConnectionSettings
 from airflow_provider_msads.client.soap import SoapCodec
-from airflow_provider_msads.client.transport import WireResponse
+from airflow_provider_msads.client.wire import WireResponse
 from airflow_provider_msads.operators.accounts import MicrosoftAdsAccountsToSqlOperator
 
 _AIRFLOW_VERSION = tuple(int(p) for p in version("apache-airflow").split(".")[:2])
@@ -93,16 +94,19 @@ BAD_IDS: list[Any] = ["99999999999999999999", str(2**63), 2**64, -5, "-5", 1.5, 
 
 @pytest.mark.parametrize("bad", BAD_IDS, ids=[repr(b) for b in BAD_IDS])
 @pytest.mark.parametrize("transport", ["rest", "soap"])
-def test_ids_that_are_not_64_bit_integers_are_malformed(transport: str, bad: Any, recorder: Recorder) -> None:
+def test_ids_that_are_not_64_bit_integers_are_invalid(transport: str, bad: Any, recorder: Recorder) -> None:
     if transport == "soap" and not isinstance(bad, str):
         bad = str(bad)  # XML text: True -> "True", 1.5 -> "1.5"
     codec: Any = RestCodec(ENDPOINTS) if transport == "rest" else SoapCodec(ENDPOINTS)
     body = rest_page([7, bad]) if transport == "rest" else soap_page(["7", bad])
-    with pytest.raises(MalformedResponseError, match=r"unexpected AdvertiserAccount shape") as caught:
+    with pytest.raises(InvalidResponseError, match=r"unexpected AdvertiserAccount content") as caught:
         codec.accounts(wire(body))
-    assert "64-bit" in str(caught.value) and caught.value.tracking_id == "t-hostile"
+    assert caught.value.tracking_id == "t-hostile"
+    assert not is_retryable(caught.value)  # well-formed but invalid: the same bytes would come back
+    if isinstance(bad, str) and len(bad) > 2:
+        assert bad not in str(caught.value)  # never quote an unparsed value (it could be a secret)
     if bad == BAD_IDS[0]:
-        recorder.record(f"hostile: id beyond 64 bits ({transport})", result="MalformedResponseError")
+        recorder.record(f"hostile: id beyond 64 bits ({transport})", result="InvalidResponseError")
 
 
 def test_largest_64_bit_id_still_parses() -> None:

@@ -470,3 +470,22 @@ def test_a_stale_report_request_id_gives_success_without_url(emu: Emulator, http
     assert stale == {"ReportDownloadUrl": None, "Status": "Success"}  # as observed: not "no data"!
     assert http.get(url).status_code == 403  # the old URL expired long ago; the file is gone too
     assert emu.reporting.counters["stale_polls"] == 1
+
+
+def test_a_report_whose_build_fails_polls_as_error(
+    emu: Emulator, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msads.testing.reporting.files import ReportWriter
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ReportWriter, "write", broken)
+    emu.reporting.pending_polls = 0
+    status = run(http, emu, account_daily(emu))
+    assert status == {
+        "ReportDownloadUrl": None,
+        "Status": "Error",
+        "ReportRequestId": status["ReportRequestId"],
+    }
+    assert emu.reporting.job(status["ReportRequestId"]).error == "OSError: disk full"

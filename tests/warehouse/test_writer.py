@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import pytest
 
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
@@ -116,10 +116,12 @@ def test_changed_accounts_are_updated_and_counted(db: Any, accounts: Callable[..
     rows = accounts(10)
     write(db, rows, T0)
     changed = list(rows)
-    changed[2] = dataclasses.replace(rows[2], name="Renamed")
-    changed[3] = dataclasses.replace(rows[3], name=rows[3].name.upper())  # case only: MySQL compares binary
-    changed[4] = dataclasses.replace(rows[4], pause_reason=None, lifecycle_status=None)
-    changed[5] = dataclasses.replace(rows[5], customer_name=rows[5].customer_name + " ")  # trailing space
+    changed[2] = msgspec.structs.replace(rows[2], name="Renamed")
+    changed[3] = msgspec.structs.replace(
+        rows[3], name=rows[3].name.upper()
+    )  # case only: MySQL compares binary
+    changed[4] = msgspec.structs.replace(rows[4], pause_reason=None, lifecycle_status=None)
+    changed[5] = msgspec.structs.replace(rows[5], customer_name=rows[5].customer_name + " ")  # trailing space
     new = accounts(2, start=900_000)
 
     stats = write(db, changed + new, T1)
@@ -208,7 +210,7 @@ def test_failure_mid_write_keeps_previous_contents(
     old = accounts(50)
     write(db, old, T0)
     before = db.snapshot()
-    new = [dataclasses.replace(a, name=f"changed {a.id}") for a in old[10:]] + accounts(40, start=500_000)
+    new = [msgspec.structs.replace(a, name=f"changed {a.id}") for a in old[10:]] + accounts(40, start=500_000)
 
     conn = db.conn()
     writer_conn: Any = conn
@@ -219,7 +221,7 @@ def test_failure_mid_write_keeps_previous_contents(
     elif where == "iterator":
         rows = _failing_rows(new, fail_after=65)
     else:  # the database itself rejects a row of the last batch (BIGINT overflow)
-        rows = [*new, dataclasses.replace(new[0], id=2**63)]
+        rows = [*new, msgspec.structs.replace(new[0], id=2**63)]
         expected_error = Exception
     with pytest.raises(expected_error) as excinfo:
         AccountTableWriter(writer_conn, db.dialect, db.table, batch_size=20).write(rows, T1)
@@ -325,7 +327,9 @@ def test_streaming_does_not_hold_rows_twice(sqlite_db: Any, accounts: Callable[.
 
     def generate() -> Iterator[Account]:
         for i in range(n):
-            yield dataclasses.replace(template, id=template.id + i, name=f"Account {i}", number=f"F{i:09d}")
+            yield msgspec.structs.replace(
+                template, id=template.id + i, name=f"Account {i}", number=f"F{i:09d}"
+            )
 
     tracemalloc.start()
     try:

@@ -32,7 +32,7 @@ from airflow_provider_msads.client.reporting.protocol import (
     poll_headers,
     poll_request,
 )
-from airflow_provider_msads.client.transport import Credentials
+from airflow_provider_msads.client.wire import Credentials
 
 #: Same bounds as the synchronous client: connecting should be quick, answers may take a while.
 DEFAULT_ASYNC_TIMEOUT = httpx.Timeout(60.0, connect=10.0, pool=30.0)

@@ -22,7 +22,7 @@ from airflow_provider_msads.client.environments import Endpoints, _is_loopback
 from airflow_provider_msads.client.errors import ApiError, ConfigurationError, MalformedResponseError
 from airflow_provider_msads.client.reporting.errors import reporting_error
 from airflow_provider_msads.client.rest import RestCodec
-from airflow_provider_msads.client.transport import Credentials, Operation, WireRequest, WireResponse
+from airflow_provider_msads.client.wire import Credentials, Operation, WireRequest, WireResponse
 
 SUBMIT = Operation("SubmitGenerateReport", "GenerateReport/Submit", account_scoped=True)
 POLL = Operation("PollGenerateReport", "GenerateReport/Poll", account_scoped=True)

@@ -19,13 +19,13 @@ from datetime import date
 from typing import Any
 
 from airflow_provider_msads.client.errors import ConfigurationError
+from airflow_provider_msads.client.ids import parse_id
 from airflow_provider_msads.client.reporting.catalogue import (
     ReportType,
     catalogue,
     did_you_mean,
 )
 from airflow_provider_msads.client.reporting.columns import TIME_PERIOD, is_statistic
-from airflow_provider_msads.client.settings import parse_id
 
 #: Documented per-request scope limit (AccountReportScope and the AccountThrough*ReportScope types).
 MAX_ACCOUNTS = 1000

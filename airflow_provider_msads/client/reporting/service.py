@@ -48,7 +48,7 @@ from airflow_provider_msads.client.reporting.protocol import (
 from airflow_provider_msads.client.reporting.request import ReportRequest
 
 if TYPE_CHECKING:
-    from airflow_provider_msads.client.transport import RequestRunner, WireRequestBody
+    from airflow_provider_msads.client.wire import RequestRunner, WireRequestBody
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ ids that are not valid 2035, accounts the user cannot access 2003, ReportName ov
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -82,10 +81,6 @@ class ReportSpec:
     max_rows: int | None
     level: str
 
-    @property
-    def short_type(self) -> str:
-        return self.type[: -len("ReportRequest")]
-
 
 @dataclass(frozen=True, slots=True)
 class ScopeChecker:
@@ -106,7 +101,7 @@ def _bool(rr: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _long(value: object, where: str) -> int | None:
+def _long(value: object) -> int | None:
     """A 64-bit id: JSON string of digits (documented) or a JSON integer (tolerated); None if invalid."""
     if isinstance(value, bool):
         return None
@@ -402,15 +397,15 @@ def _scope(
     accounts: set[int] = set()
     invalid: list[str] = []
     for raw in raw_accounts:
-        n = _long(raw, "AccountIds")
+        n = _long(raw)
         if n is None or not checker.exists(n):
             invalid.append(str(raw))
         else:
             accounts.add(n)
     campaigns: set[tuple[int, int]] = set()
     for item in raw_campaigns:
-        acct = _long(item.get("AccountId") if isinstance(item, dict) else None, "AccountId")
-        camp = _long(item.get("CampaignId") if isinstance(item, dict) else None, "CampaignId")
+        acct = _long(item.get("AccountId") if isinstance(item, dict) else None)
+        camp = _long(item.get("CampaignId") if isinstance(item, dict) else None)
         if acct is None or not checker.exists(acct):
             invalid.append(str(item.get("AccountId") if isinstance(item, dict) else item))
             continue
@@ -422,9 +417,9 @@ def _scope(
     for item in raw_groups:
         if not isinstance(item, dict):
             raise ReportingFault(2028, "AdGroups items must be objects.")
-        acct = _long(item.get("AccountId"), "AccountId")
-        camp = _long(item.get("CampaignId"), "CampaignId")
-        group = _long(item.get("AdGroupId"), "AdGroupId")
+        acct = _long(item.get("AccountId"))
+        camp = _long(item.get("CampaignId"))
+        group = _long(item.get("AdGroupId"))
         if acct is None or not checker.exists(acct):
             invalid.append(str(item.get("AccountId")))
             continue
@@ -439,7 +434,3 @@ def _scope(
     if any(not checker.reachable(a) for a in every):
         raise ReportingFault(2003)
     return accounts, campaigns, groups
-
-
-def last_day_of_month(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])

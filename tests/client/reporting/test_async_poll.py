@@ -12,7 +12,7 @@ from airflow_provider_msads.client.environments import resolve_endpoints
 from airflow_provider_msads.client.errors import ResponseTooLargeError, TransportError
 from airflow_provider_msads.client.reporting import async_poll
 from airflow_provider_msads.client.reporting.errors import ReportNotFoundError
-from airflow_provider_msads.client.transport import Credentials
+from airflow_provider_msads.client.wire import Credentials
 
 ENDPOINTS = resolve_endpoints("production", api_base_url="http://127.0.0.1:9")
 CREDENTIALS = Credentials("access-token-xyz", "dev-token-xyz", 111, 222)

@@ -1,9 +1,13 @@
-"""What both transports share: operations, neutral request objects, and the one request/retry loop.
+"""What both wire formats share: operations, neutral request objects, and the one request/retry loop.
 
-A codec (``rest.py`` or ``soap.py``) turns a neutral request into bytes + headers, and a response into
-models or an exception. :class:`RequestRunner` does everything else, once for both: fetch the token,
-send, cap the body size, map network failures, retry per :class:`RetryPolicy`, and refresh the token
-once on 109 / HTTP 401.
+A codec (``rest.py`` or ``soap.py``; the connection's ``transport`` setting picks one) turns a neutral
+request into bytes + headers, and a response into models or an exception. :class:`RequestRunner` does
+everything else, once for both: fetch the token, send, cap the body size, enforce the total deadline,
+map network failures, retry per :class:`RetryPolicy`, and refresh the token once on 109 / HTTP 401.
+
+Time budget of one API request (documented in docs/troubleshooting.md): each attempt, from connecting
+to the last byte, ends within ``timeout`` seconds (60 by default) however slowly the server sends; all
+attempts and the waits between them end within ``RetryPolicy.max_total_seconds`` (300 by default).
 """
 
 from __future__ import annotations
@@ -13,16 +17,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import tenacity
 
 from airflow_provider_msads.client.errors import (
     MalformedResponseError,
+    NetworkError,
     ResponseTooLargeError,
     TokenExpiredError,
-    TransportError,
 )
+from airflow_provider_msads.client.faults import scrub_tracking_id
+from airflow_provider_msads.client.http_client import check_deadline, deadline, remaining
 from airflow_provider_msads.client.models import Account, Customer, UserInfo
 from airflow_provider_msads.client.protocols import AccessTokenProvider
 from airflow_provider_msads.client.retry import RetryPolicy
@@ -32,29 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Default cap on one response body (decoded). A SOAP page of 1000 accounts is about 2.5 MB.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-_MAX_WIRE_INT = 2**63 - 1  # ids are signed 64-bit (long) on both wire formats
-
-
-def wire_int(value: object) -> int:
-    """An id or count as the services send it: a JSON number / string or XML text of ASCII digits.
-
-    Anything else (floats, booleans, negative numbers, other scripts' digits, values beyond 64 bits)
-    raises ``ValueError``, which the codecs report as a malformed response: a bad id must never be
-    rounded, wrapped or passed on to a warehouse table.
-    """
-    # Fast path for the usual wire form (hot: four calls per account): fewer than 19 ASCII digits and
-    # no whitespace is always within range, so the result equals the checked path's below.
-    if value.__class__ is str and len(value) < 19 and value.isdigit() and value.isascii():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit() and len(text) <= 19:
-        number = int(text)
-    else:
-        raise ValueError(f"{str(value)[:40]!r} is not a 64-bit integer")
-    if not 0 <= number <= _MAX_WIRE_INT:
-        raise ValueError(f"{number} is outside the signed 64-bit range")
-    return number
+#: Default total time of one attempt, connect to last byte (a page of 1,000 accounts takes seconds).
+DEFAULT_ATTEMPT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +169,7 @@ class RequestRunner:
         stats: ClientStats,
         timeout: httpx.Timeout | None,
         max_response_bytes: int,
+        attempt_seconds: float = DEFAULT_ATTEMPT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._http = http
@@ -195,31 +182,43 @@ class RequestRunner:
         self._stats = stats
         self._timeout = timeout
         self._max_bytes = max_response_bytes
+        self._attempt_seconds = attempt_seconds
         self._sleep = sleep
 
     def call(self, op: Operation, request: WireRequestBody, decode: Callable[[WireResponse], T]) -> T:
         """Send ``request`` until it succeeds, fails terminally, or the retry budget is spent.
 
         On 109 / HTTP 401 the token is invalidated and the request resent once with a fresh token,
-        whichever attempt it happens on; a second rejection is raised (never a refresh loop).
+        whichever attempt it happens on; a second rejection is raised (never a refresh loop). A
+        :class:`NetworkError` that ends the retries names the host and the number of attempts.
         """
         refreshed = False
+        attempts = 0
+        host: str | None = None
 
         def attempt() -> T:
-            nonlocal refreshed
-            while True:
-                token = self._auth.get_access_token()
-                try:
-                    return decode(self._exchange(op, request, token))
-                except TokenExpiredError:
-                    if refreshed:
-                        raise
-                    refreshed = True
-                    self._stats.token_refreshes += 1
-                    self._auth.invalidate(token)
+            nonlocal refreshed, attempts, host
+            attempts += 1
+            with deadline(self._attempt_seconds):
+                while True:
+                    token = self._auth.get_access_token()
+                    wire = self._encode(op, request, token)
+                    host = urlsplit(wire.url).hostname
+                    try:
+                        return decode(self._exchange(op, wire, token))
+                    except TokenExpiredError:
+                        if refreshed:
+                            raise
+                        refreshed = True
+                        self._stats.token_refreshes += 1
+                        self._auth.invalidate(token)
 
         retrying = self._policy.retrying(sleep=self._sleep, before_sleep=self._count_retry)
-        return retrying(attempt)
+        with deadline(self._policy.max_total_seconds):
+            try:
+                return retrying(attempt)
+            except NetworkError as exc:
+                raise exc.with_attempts(host, attempts) from None
 
     def _count_retry(self, state: tenacity.RetryCallState) -> None:
         self._stats.retries += 1
@@ -228,12 +227,14 @@ class RequestRunner:
             "attempt %d failed, retrying in %.2f s: %s",
             state.attempt_number,
             state.upcoming_sleep,
-            exc,  # messages never carry secrets (built from codes and redacted server text)
+            exc,  # messages never carry secrets (built from codes and scrubbed server text)
         )
 
-    def _exchange(self, op: Operation, request: WireRequestBody, token: str) -> WireResponse:
+    def _encode(self, op: Operation, request: WireRequestBody, token: str) -> WireRequest:
         credentials = Credentials(token, self._developer_token, self._customer_id, self._account_id)
-        wire = self._codec.encode(op, request, credentials)
+        return self._codec.encode(op, request, credentials)
+
+    def _exchange(self, op: Operation, wire: WireRequest, token: str) -> WireResponse:
         http_request = self._http.build_request(
             "POST",
             wire.url,
@@ -245,11 +246,13 @@ class RequestRunner:
         try:
             response = self._http.send(http_request, stream=True)
         except httpx.TimeoutException as exc:
-            raise TransportError(f"timed out ({type(exc).__name__})", operation=op.name) from None
-        except httpx.TransportError as exc:
-            raise TransportError(f"request failed: {type(exc).__name__}: {exc}", operation=op.name) from None
+            raise NetworkError(_timed_out(exc), operation=op.name) from None
+        except httpx.ConnectError as exc:  # the OS reason ("Connection refused") helps; it holds no headers
+            raise NetworkError(f"cannot connect ({exc})", operation=op.name) from None
+        except httpx.TransportError as exc:  # other texts may quote request bytes: name the class only
+            raise NetworkError(f"request failed ({type(exc).__name__})", operation=op.name) from None
         try:
-            content = self._read_capped(op, response)
+            content = self._read_capped(op, response, (token, self._developer_token))
         finally:
             response.close()
         self._stats.bytes_received += len(content)
@@ -257,8 +260,8 @@ class RequestRunner:
             op.name, response.status_code, response.headers, content, (token, self._developer_token)
         )
 
-    def _read_capped(self, op: Operation, response: httpx.Response) -> bytes:
-        tracking_id = response.headers.get("TrackingId")
+    def _read_capped(self, op: Operation, response: httpx.Response, secrets: tuple[str, ...]) -> bytes:
+        tracking_id = scrub_tracking_id(response.headers.get("TrackingId"), secrets)
         declared = response.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
             raise ResponseTooLargeError(
@@ -270,6 +273,7 @@ class RequestRunner:
         size = 0
         try:
             for chunk in response.iter_bytes():
+                check_deadline()  # also bounds borrowed clients that lack the socket-level deadline
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise ResponseTooLargeError(
@@ -286,18 +290,27 @@ class RequestRunner:
             ) from None
         except httpx.DecodingError as exc:
             raise MalformedResponseError(
-                f"response body could not be decoded: {exc}", operation=op.name, tracking_id=tracking_id
-            ) from None
-        except httpx.TimeoutException as exc:
-            raise TransportError(
-                f"timed out reading the response ({type(exc).__name__})",
+                f"response body could not be decoded ({type(exc).__name__})",
                 operation=op.name,
                 tracking_id=tracking_id,
             ) from None
+        except httpx.TimeoutException as exc:
+            raise NetworkError(
+                _timed_out(exc, reading=True), operation=op.name, tracking_id=tracking_id
+            ) from None
         except httpx.TransportError as exc:
-            raise TransportError(
-                f"reading the response failed: {type(exc).__name__}: {exc}",
+            raise NetworkError(
+                f"reading the response failed ({type(exc).__name__})",
                 operation=op.name,
                 tracking_id=tracking_id,
             ) from None
         return b"".join(chunks)
+
+
+def _timed_out(exc: httpx.TimeoutException, *, reading: bool = False) -> str:
+    """Say which bound ended the wait: the total deadline (slow or dripping server) or a socket timeout."""
+    left = remaining()
+    what = "reading the response " if reading else ""
+    if left is not None and left <= 0.05:
+        return f"timed out {what}(the total deadline passed: the server answered too slowly)"
+    return f"timed out {what}({type(exc).__name__})"

@@ -358,12 +358,12 @@ class AsyncTokenSource:
     def _obtain(self) -> tuple[str, float]:
         """Runs in a worker thread: the synchronous token code, then how long to trust the token."""
         from airflow_provider_msads.client.auth import RefreshTokenAuth
-        from airflow_provider_msads.client.client import DEFAULT_TIMEOUT, new_http_client
+        from airflow_provider_msads.client.client import DEFAULT_TIMEOUT, needs_tls, new_http_client
         from airflow_provider_msads.hooks.token_store import VariableTokenStore
 
         self.refreshes += 1
         if self._auth is None:
-            self._http = new_http_client(DEFAULT_TIMEOUT)
+            self._http = new_http_client(DEFAULT_TIMEOUT, tls=needs_tls(self._settings.endpoints))
             self._store = VariableTokenStore(self._conn_id, self._settings)
             self._auth = RefreshTokenAuth.from_settings(
                 self._settings, http=self._http, token_store=self._store

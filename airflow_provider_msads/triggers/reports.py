@@ -180,19 +180,23 @@ class ReportPoller:
             TransientAuthError,
             TransportError,
         )
+        from airflow_provider_msads.hooks.msads import TERMINAL_ERRORS
 
         retried_token = False
         while True:
-            token = await tokens.get()
-            self.polls += 1
+            token: str | None = None
             try:
+                token = await tokens.get()
+                self.polls += 1
                 status = await poll_once(self.http, self.settings, rid, token)
             except TokenExpiredError:
-                if retried_token:
+                if retried_token or token is None:
                     raise
                 retried_token = True
                 await tokens.reject(token)
                 continue
+            except TERMINAL_ERRORS:
+                raise
             except (ThrottledError, TransientApiError) as err:
                 self.log.warning("report %s: poll failed, will poll again: %s", rid, err)
                 return rid, "Pending", err.retry_after

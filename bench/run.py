@@ -41,7 +41,7 @@ PYTHON = sys.executable
 IMPLS = ("rest", "raw-json", "soap", "raw-lxml")
 FLOOR = {"rest": "raw-json", "soap": "raw-lxml"}
 DBS = ("sqlite", "postgresql", "mysql")
-SECTIONS = ("discovery", "warehouse", "tokens", "import", "triggerer")
+SECTIONS = ("discovery", "warehouse", "tokens", "import", "triggerer", "reports")
 IMPORT_MODES = ("airflow", "package", "hook", "dags-baseline", "dags")
 PAGE_SIZE = 1000
 
@@ -76,6 +76,11 @@ class Config:
     trigger_count: int = 1000
     trigger_interval: float = 30.0
     seed: int = 8
+    report_rows: int = 1_000_000
+    report_runs: int = 3
+    sdk_python: str | None = (
+        None  # a venv with the official SDK; "" = none; None = build/reuse the cached one
+    )
 
 
 @dataclass
@@ -835,6 +840,12 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import mode (default 7)")
     parser.add_argument("--triggers", type=int, help="deferred report polls on the triggerer (default 1000)")
     parser.add_argument("--trigger-interval", type=float, help="their poll interval in s (default 30)")
+    parser.add_argument("--report-rows", type=int, help="rows of the parsed report (default 1,000,000)")
+    parser.add_argument(
+        "--sdk-python",
+        help="python of a venv with msads==13.0.30.1 for the report-parse comparison ('' = skip the SDK; "
+        "default: build or reuse a cached throwaway venv in the temp dir)",
+    )
     parser.add_argument("--output-dir", type=Path, default=BENCH / "results", help="where latest.md/.json go")
     parser.add_argument("--no-write", action="store_true", help="print only, write no result files")
     args = parser.parse_args(argv)
@@ -864,6 +875,42 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         output_dir=None if args.no_write else args.output_dir,
         trigger_count=args.triggers or (100 if quick else 1000),
         trigger_interval=args.trigger_interval or (5.0 if quick else 30.0),
+        report_rows=args.report_rows or (20_000 if quick else 1_000_000),
+        report_runs=1 if quick else 3,
+        sdk_python=args.sdk_python,
+    )
+
+
+# -- report parsing ------------------------------------------------------------------------------------
+
+
+def bench_reports(cfg: Config, report: Report) -> None:
+    """``report_parse.py``: ours vs the SDK's ReportFileReader vs a bare csv loop, same run."""
+    sys.path.insert(0, str(BENCH))
+    import report_parse
+
+    report.add("", f"## Report parsing ({cfg.report_rows:,} rows, fresh process per run)", "")
+    sdk_python = cfg.sdk_python
+    if sdk_python is None:
+        try:
+            sdk_python = str(report_parse.sdk_venv_python())
+        except RuntimeError as exc:
+            log(f"reports: no SDK venv ({exc}); comparing with the csv loop only")
+            sdk_python = ""
+    out = report_parse.run(cfg.report_rows, cfg.report_runs, sdk_python or None)
+    report.add(*report_parse.render(out).splitlines())
+    report.data["reports"] = out
+    ratio = out.get("ratio_ours_to_csv")
+    report.target(
+        f"report parse <= {report_parse.TARGET_FLOOR_RATIO}x the bare csv loop",
+        None if ratio is None else ratio <= report_parse.TARGET_FLOOR_RATIO,
+        "n/a" if ratio is None else f"{ratio:.3f}x",
+    )
+    speedup = out.get("speedup_vs_sdk")
+    report.target(
+        f"report parse >= {report_parse.TARGET_SDK_RATIO:.0f}x faster than the SDK's ReportFileReader",
+        None if speedup is None else speedup >= report_parse.TARGET_SDK_RATIO,
+        "SDK not available" if speedup is None else f"{speedup:.2f}x",
     )
 
 
@@ -873,6 +920,7 @@ SECTION_RUNNERS: dict[str, Callable[[Config, Report], None]] = {
     "tokens": bench_tokens,
     "import": bench_import,
     "triggerer": bench_triggerer,
+    "reports": bench_reports,
 }
 
 

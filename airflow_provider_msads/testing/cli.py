@@ -1,12 +1,16 @@
 """``msads-emulator``: run the emulator until SIGINT/SIGTERM.
 
-The first stdout line is the base URL (scripts read it to find the port when ``--port 0``); the second is
-a ready ``AIRFLOW_CONN_MSADS_DEFAULT='<json>'`` line for the demo identity. Both are flushed at once.
+Everything on stdout is shell: ``export MSADS_EMULATOR_URL=<base URL>`` (scripts read the port from it
+when ``--port 0``), ``export AIRFLOW_CONN_MSADS_DEFAULT='<json>'`` for the demo identity, and a comment;
+all flushed at once. With ``--detach`` the emulator keeps serving in the background and the command
+exits after printing (plus ``export MSADS_EMULATOR_PID=<pid>``), so ``eval "$(msads-emulator --detach)"``
+sets both variables in the current shell.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -15,6 +19,8 @@ import time
 from collections.abc import Sequence
 from datetime import date
 from types import FrameType
+
+_DETACHED_ENV = "_MSADS_EMULATOR_DETACHED"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +80,51 @@ def build_parser() -> argparse.ArgumentParser:
         default=300.0,
         help="seconds a report download URL stays valid (default 300, as on the real service)",
     )
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="serve in the background and exit after printing the export lines (stop it with "
+        "kill $MSADS_EMULATOR_PID)",
+    )
     return parser
+
+
+def _detach(argv: Sequence[str]) -> int:
+    """Start the emulator as a background process, relay its export lines and its pid, and return."""
+    import subprocess
+    import tempfile
+
+    args = [a for a in argv if a != "--detach"]
+    # The child must hold none of the caller's pipes (`$(...)` would wait for it): its stderr goes to a
+    # file, shown if it fails to start (and named, for --verbose request logs).
+    log = tempfile.NamedTemporaryFile(prefix="msads-emulator-", suffix=".log", delete=False)  # noqa: SIM115
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter running this module
+        [sys.executable, "-m", "airflow_provider_msads.testing.cli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,  # survives the shell's Ctrl+C and the end of `$(...)`
+        env={**os.environ, _DETACHED_ENV: "1"},
+    )
+    log.close()
+    assert child.stdout is not None
+    lines = [line.rstrip("\n") for line in child.stdout]  # up to EOF: the child then writes to /dev/null
+    child.stdout.close()
+    if not any(line.startswith("export AIRFLOW_CONN_") for line in lines):
+        code = child.wait(timeout=10)
+        with open(log.name, errors="replace") as errors:
+            sys.stderr.write(errors.read())
+        print(f"msads-emulator: the background emulator exited with {code}", file=sys.stderr)
+        return code or 1
+    print(
+        f"msads-emulator: serving in the background (pid {child.pid}); its log: {log.name}", file=sys.stderr
+    )
+    print(f"export MSADS_EMULATOR_PID={child.pid}")
+    print(
+        "\n".join(line.replace("Ctrl+C to stop", "stop it with: kill $MSADS_EMULATOR_PID") for line in lines)
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.accounts < 0:
         print("msads-emulator: --accounts must be >= 0", file=sys.stderr)
         return 2
+    if args.detach:
+        return _detach(list(argv) if argv is not None else sys.argv[1:])
     if args.report_lag_days < 0 or args.report_pending_polls < 0 or args.report_url_lifetime <= 0:
         print(
             "msads-emulator: --report-lag-days and --report-pending-polls must be >= 0, "
@@ -116,14 +168,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    print(emu.url)
-    print(f"AIRFLOW_CONN_MSADS_DEFAULT={shlex.quote(emu.airflow_conn_json(args.environment))}")
+    print(f"export MSADS_EMULATOR_URL={shlex.quote(emu.url)}")
+    print(f"export AIRFLOW_CONN_MSADS_DEFAULT={shlex.quote(emu.airflow_conn_json(args.environment))}")
     print(
         f"# {len(emu.expected_account_ids)} accounts for demo user {emu.demo_user_id} "
         f"(seed {args.seed}); ready in {time.perf_counter() - started:.2f}s. Ctrl+C to stop.",
         flush=True,
     )
     print(f"# Reporting at the same URL; report files from {emu.storage_url}", flush=True)
+    if os.environ.get(_DETACHED_ENV):  # hand the pipe back: `--detach` relays everything up to EOF
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     try:
         while not stop.wait(0.5):
             pass

@@ -133,6 +133,13 @@ def _print_table(warehouse: Path) -> None:
     widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=True)]
     for line in (header, *rows):
         print("  ".join(str(v if v is not None else "").ljust(w) for v, w in zip(line, widths, strict=True)))
+    unnamed = sorted({row[3] for row in rows if row[3] is not None and not row[4]})
+    if unnamed:
+        print(
+            f"\nblank customer names: the demo user may see accounts of customer(s) "
+            f"{', '.join(map(str, unnamed))} but not read the customer itself (GetCustomer answers 106 "
+            "UserIsNotAuthorized); those accounts are complete, only the name is unknown."
+        )
 
 
 def _print_spend(warehouse: Path, day: object) -> None:

@@ -64,6 +64,18 @@ def test_discovery_warehouse_import_sections_run_on_tiny_n(tmp_path: Path) -> No
     assert any(t.startswith("import + DAG parse") for t in targets)
 
 
+def test_reports_section_parses_the_same_rows_as_the_csv_loop(tmp_path: Path) -> None:
+    markdown, result = run_suite(
+        tmp_path, "--sections", "reports", "--report-rows", "3000", "--sdk-python", ""
+    )
+    assert "## Report parsing (3,000 rows" in markdown and "ours / csv loop:" in markdown
+    reports = result["data"]["reports"]
+    assert reports["results"]["ours"]["rows"] == reports["results"]["csv"]["rows"] == 3000
+    assert reports["ratio_ours_to_csv"] > 0 and reports["speedup_vs_sdk"] is None
+    targets = {t["target"]: t for t in result["targets"]}
+    assert targets["report parse <= 1.3x the bare csv loop"]["met"] is not None
+
+
 @pytest.mark.e2e
 def test_token_section_counts_grants_of_a_real_dag_run(tmp_path: Path) -> None:
     markdown, result = run_suite(

@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -42,12 +43,15 @@ def test_cli_prints_url_and_connection_then_stops_on_sigterm() -> None:
     )
     try:
         assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        conn_line = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
-        name, _, value = conn_line.partition("=")
+        # Every stdout line is shell: `export NAME=<quoted value>` (or a comment).
+        url_line = shlex.split(proc.stdout.readline())
+        conn_line = shlex.split(proc.stdout.readline())
+        assert url_line[0] == conn_line[0] == "export"
+        name, _, url = url_line[1].partition("=")
+        assert name == "MSADS_EMULATOR_URL" and url.startswith("http://127.0.0.1:")
+        name, _, value = conn_line[1].partition("=")
         assert name == "AIRFLOW_CONN_MSADS_DEFAULT"
-        conn = json.loads(shlex.split(value)[0])
+        conn = json.loads(value)
         assert conn == {
             "conn_type": "msads",
             "login": DEMO_CLIENT_ID,
@@ -103,3 +107,28 @@ def test_serve_context_manager_stops_the_server() -> None:
         _ = emu.url
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/", timeout=2)
+
+
+def test_eval_of_the_detached_emulator_sets_the_connection_in_the_shell() -> None:
+    """What the docs say works: `eval "$(msads-emulator --detach ...)"` in a real shell."""
+    script = (
+        f'eval "$({sys.executable} -m airflow_provider_msads.testing.cli --detach --port 0 --accounts 7)" && '
+        'printf "%s\\n%s\\n%s\\n" "$MSADS_EMULATOR_URL" "$MSADS_EMULATOR_PID" "$AIRFLOW_CONN_MSADS_DEFAULT"'
+    )
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert shell.returncode == 0, shell.stderr
+    url, pid, conn_json = shell.stdout.splitlines()
+    try:
+        assert json.loads(conn_json)["extra"]["api_base_url"] == url
+        assert httpx.get(url + "/", timeout=5).json()["demo_user_accounts"] == 7
+    finally:
+        os.kill(int(pid), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/", timeout=0.5)
+        except httpx.HTTPError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the detached emulator did not stop on SIGTERM")

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import IO, Any
 
@@ -120,7 +120,7 @@ class _Column:
         kind = self.kind
         if kind == "text":
             return map(_none_get, values, values)
-        try:
+        try:  # the usual block: no markers, so the whole column converts in C
             if kind == "integer":
                 return list(map(int, values))
             if kind == "decimal":
@@ -129,6 +129,15 @@ class _Column:
                 return list(map(Decimal, values))
             if kind == "date":
                 return list(map(date.fromisoformat, values))
+        except (ValueError, InvalidOperation):
+            pass
+        try:  # markers ("--", "") in this block: skip them inline
+            if kind == "integer":
+                return [None if v in _NONE else int(v) for v in values]
+            if kind == "decimal" and self.percent:
+                return [None if v in _NONE else Decimal(v.rstrip("%")) for v in values]
+            if kind == "decimal":
+                return [None if v in _NONE else Decimal(v) for v in values]
         except (ValueError, InvalidOperation):
             pass
         return [None if v in _NONE else self.cell(v) for v in values]
@@ -215,9 +224,13 @@ class ReportFile:
         self.kinds: dict[str, ColumnKind] = {c: kind_of(c, agg) for c in self.columns}
 
     def __iter__(self) -> Iterator[Row]:
+        # Rows are built a block at a time and handed out by itertools.chain: no Python frame per row.
+        return chain.from_iterable(self._blocks())
+
+    def _blocks(self) -> Iterator[list[Row]]:
         with self._open() as (_stream, rows):
             _read_head(rows)
-            yield from _typed_rows(rows, self.columns, self.kinds, self.metadata.rows)
+            yield from _typed_blocks(rows, self.columns, self.kinds, self.metadata.rows)
 
     def __repr__(self) -> str:
         return f"ReportFile({self.path.name!r}, columns={len(self.columns)}, rows={self.metadata.rows})"
@@ -258,7 +271,7 @@ class _Opened:
             raw.seek(0)
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="", errors="strict")  # type: ignore[type-var]
         self._closers.append(text)
-        return text, _guarded(csv.reader(text, strict=True))
+        return text, csv.reader(text, strict=True)
 
     def __exit__(self, *exc: object) -> None:
         for closer in reversed(self._closers):
@@ -266,10 +279,11 @@ class _Opened:
                 closer.close()
 
 
-def _guarded(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
     """csv / zip / encoding failures while streaming, as MalformedReportError."""
     try:
-        yield from reader
+        yield
     except csv.Error as exc:
         raise MalformedReportError(f"the CSV is malformed: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -282,6 +296,11 @@ def _guarded(reader: Iterator[list[str]]) -> Iterator[list[str]]:
 
 def _read_head(rows: Iterator[list[str]]) -> tuple[ReportMetadata, tuple[str, ...]]:
     """Consume the header block (if any) and the column row; return them."""
+    with _reading():
+        return _head(rows)
+
+
+def _head(rows: Iterator[list[str]]) -> tuple[ReportMetadata, tuple[str, ...]]:
     fields: dict[str, str] = {}
     for row in rows:
         if not row:
@@ -304,20 +323,24 @@ def _read_head(rows: Iterator[list[str]]) -> tuple[ReportMetadata, tuple[str, ..
     return ReportMetadata(), ()
 
 
-def _typed_rows(
+def _typed_blocks(
     rows: Iterator[list[str]], columns: tuple[str, ...], kinds: dict[str, ColumnKind], expected: int | None
-) -> Iterator[Row]:
+) -> Iterator[list[Row]]:
+    """Lists of typed rows, one per block of the file; checks ``Rows: N`` after the last one."""
     converters = [_Column(c, kinds[c]) for c in columns]
-    width = len(columns)
+    width = {len(columns)}
+    names = repeat(columns)
     count = 0
     ended = False
     while not ended:
-        block = list(islice(rows, BLOCK_ROWS))
+        with _reading():
+            block = list(islice(rows, BLOCK_ROWS))
         if not block:
             break
-        if len(block) < BLOCK_ROWS or any(len(r) != width for r in block):
-            block, tail = _split_tail(block, width, count)
-            _check_tail(tail, rows)
+        if len(block) < BLOCK_ROWS or set(map(len, block)) != width:
+            block, tail = _split_tail(block, len(columns), count)
+            with _reading():
+                _check_tail(tail, rows)
             ended = bool(tail) or len(block) < BLOCK_ROWS
         if not block:
             break
@@ -325,8 +348,7 @@ def _typed_rows(
         converted = [
             conv.convert(values) for conv, values in zip(converters, zip(*block, strict=False), strict=False)
         ]
-        for values in zip(*converted, strict=False):
-            yield dict(zip(columns, values, strict=False))
+        yield list(map(dict, map(zip, names, zip(*converted, strict=False))))
     if expected is not None and count != expected:
         raise ReportRowCountError(
             f"the report header says Rows: {expected} but the file holds {count} data rows "

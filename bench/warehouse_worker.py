@@ -1,8 +1,9 @@
 """One measured warehouse write: N accounts into a fresh table, then the idempotent rerun.
 
 Runs in its own interpreter (peak RSS is per write, and a driver's caches never carry over). Uses the
-same DB-API drivers the Airflow hooks hand out here (sqlite3, psycopg 3, mysqlclient), without the
-hook layer: what is timed is :meth:`AccountTableWriter.write` alone. The table name is unique per
+same SQLAlchemy engines the Airflow hooks hand out here (sqlite3, psycopg 3, mysqlclient, duckdb-engine),
+without the hook layer: what is timed is :meth:`AccountTableWriter.write` alone, on its fast path or
+(``--path generic``) on the generic SQLAlchemy path. The table name is unique per
 process and dropped at the end, because other test suites share the ``test`` databases.
 
 Prints one JSON line: first_seconds, rerun_seconds, the WriteStats of both, peak_rss.
@@ -15,26 +16,18 @@ import contextlib
 import json
 import os
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msads.client.models import Account
-from airflow_provider_msads.warehouse import MYSQL, POSTGRESQL, SQLITE, AccountTableWriter, SqlDialect
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
 
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-MYSQL_ARGS: dict[str, Any] = {
-    "host": "127.0.0.1",
-    "port": 3306,
-    "user": "root",
-    "password": "",
-    "database": "test",
-}
+from airflow_provider_msads.client.models import Account
+from airflow_provider_msads.warehouse import AccountTableWriter
 
 
 def synthetic_accounts(n: int) -> list[Account]:
@@ -63,51 +56,52 @@ def synthetic_accounts(n: int) -> list[Account]:
     ]
 
 
-def connector(dialect: str, workdir: Path) -> tuple[Callable[[], Any], SqlDialect]:
+URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mysql": "mysql://root@127.0.0.1:3306/test",
+}
+
+
+def engine_for(dialect: str, workdir: Path) -> Engine:
+    """The engine Airflow's hooks build for these connections (same dialect and driver)."""
     if dialect == "sqlite":
-        path = workdir / "warehouse.db"
-        return lambda: sqlite3.connect(path), SQLITE
-    if dialect == "postgresql":
-        import psycopg
-
-        return lambda: psycopg.connect(PG_DSN, connect_timeout=5), POSTGRESQL
-    import MySQLdb
-
-    return lambda: MySQLdb.connect(connect_timeout=5, **MYSQL_ARGS), MYSQL
+        return create_engine(f"sqlite:///{workdir / 'warehouse.db'}")
+    if dialect == "duckdb":
+        return create_engine(f"duckdb:///{workdir / 'warehouse.duckdb'}")
+    return create_engine(URLS[dialect])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dialect", choices=("sqlite", "postgresql", "mysql"), required=True)
+    parser.add_argument("--dialect", choices=("sqlite", "postgresql", "mysql", "duckdb"), required=True)
     parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--path", choices=("fast", "generic"), default="fast", help="fast path or generic")
     args = parser.parse_args()
 
     rows = synthetic_accounts(args.n)
     seen_at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     table = f"msads_bench_{os.getpid()}_{time.time_ns() % 1_000_000}"
     with tempfile.TemporaryDirectory(prefix="msads-bench-") as tmp:
-        connect, dialect = connector(args.dialect, Path(tmp))
-        conn = connect()
+        engine = engine_for(args.dialect, Path(tmp))
+        writer = AccountTableWriter(engine, table, fast_path=args.path == "fast")
         try:
             timings: dict[str, float] = {}
             stats: dict[str, Any] = {}
             for label in ("first", "rerun"):
-                writer = AccountTableWriter(conn, dialect, table)
                 started = time.perf_counter()
                 result = writer.write(iter(rows), seen_at)
                 timings[label] = time.perf_counter() - started
                 stats[label] = result.as_dict()
+            used = writer.describe_path()
         finally:
-            with contextlib.suppress(Exception):
-                conn.rollback()
-                cur = conn.cursor()
-                cur.execute(f"DROP TABLE IF EXISTS {dialect.qualified(table)}")
-                conn.commit()
-            conn.close()
+            with contextlib.suppress(Exception), engine.begin() as conn:
+                writer.table.drop(conn, checkfirst=True)
+            engine.dispose()
     print(
         json.dumps(
             {
                 "dialect": args.dialect,
+                "path": used,
                 "n": args.n,
                 "first_seconds": timings["first"],
                 "rerun_seconds": timings["rerun"],

@@ -35,7 +35,7 @@ from airflow_provider_msads.client.errors import ConfigurationError
 from airflow_provider_msads.client.ids import parse_ids
 from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS, Account
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, fail_without_retries
-from airflow_provider_msads.warehouse.dialect import dialect_for_hook, validate_identifier
+from airflow_provider_msads.warehouse.dialect import engine_for_hook, validate_identifier
 from airflow_provider_msads.warehouse.writer import DEFAULT_BATCH_SIZE, DEFAULT_TABLE, AccountTableWriter
 
 if TYPE_CHECKING:
@@ -327,7 +327,8 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
     ``is_active_in_last_run`` false. The whole write is one transaction: if discovery or the database
     fails half-way, the table keeps its previous contents. ``last_seen_at`` is the DAG run's
     ``run_after``, so re-running the same DAG run changes nothing; a new run moves ``last_seen_at``.
-    Supported databases: SQLite, PostgreSQL, MySQL/MariaDB.
+    Any SQL connection whose hook gives a SQLAlchemy engine: tested on SQLite, PostgreSQL, MySQL/MariaDB
+    and DuckDB (docs/warehouse.md).
 
     Returns (as XCom) the counts of the write: ``seen``, ``inserted``, ``updated``, ``unchanged``,
     ``vanished``, ``duplicates``, plus ``table`` and ``schema``.
@@ -335,7 +336,7 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
     For data-aware scheduling pass ``outlets=[accounts_table_asset(table, sql_conn_id=...)]`` and
     schedule downstream DAGs on the same asset.
 
-    :param sql_conn_id: any Airflow SQL connection (SQLite, Postgres, MySQL). (templated)
+    :param sql_conn_id: any Airflow SQL connection (SQLite, Postgres, MySQL, DuckDB, ...). (templated)
     :param table: target table; letters, digits and ``_`` only. (templated)
     :param schema: optional schema (PostgreSQL schema, MySQL database, SQLite attached database).
         (templated)
@@ -399,15 +400,13 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
         if not isinstance(db_hook, DbApiHook):
             raise TypeError(
                 f"connection {self.sql_conn_id!r} gives a {type(db_hook).__name__}, not a SQL (DbApiHook) "
-                "connection: use a SQLite, Postgres or MySQL connection"
+                "connection: use any SQL connection (SQLite, Postgres, MySQL, DuckDB, ...)"
             )
-        dialect = dialect_for_hook(db_hook)
+        engine = engine_for_hook(db_hook)
         seen_at = _seen_at(context)
-        conn = db_hook.get_conn()
         try:
             writer = AccountTableWriter(
-                conn,
-                dialect,
+                engine,
                 self.table,
                 self.schema or None,
                 batch_size=self.batch_size,
@@ -417,9 +416,13 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
                 self.discover(context, with_customer_names=self.with_customer_names), seen_at
             )
         finally:
-            conn.close()
+            engine.dispose()
         self.log.info(
-            "Wrote %s (%s, last_seen_at %s): %s", writer.target, dialect.name, seen_at.isoformat(), stats
+            "Wrote %s (%s, last_seen_at %s): %s",
+            writer.target,
+            engine.dialect.name,
+            seen_at.isoformat(),
+            stats,
         )
         return {"table": self.table, "schema": self.schema or None, **stats.as_dict()}
 

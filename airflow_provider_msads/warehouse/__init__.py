@@ -1,40 +1,36 @@
-"""SQL warehouse output for discovered accounts: dialects and an atomic, idempotent table writer.
+"""SQL warehouse output: atomic, idempotent tables in any database SQLAlchemy reaches.
 
-Plain DB-API code with no Airflow import, so it can be used (and tested) from any Python process.
+Accounts (:class:`AccountTableWriter`: upsert with first/last seen and a vanished flag) and reports
+(:class:`~airflow_provider_msads.warehouse.reports.ReportTableWriter`: window replace). No Airflow import:
+usable (and tested) from any Python process with a SQLAlchemy engine.
 """
 
 from __future__ import annotations
 
 from airflow_provider_msads.warehouse.dialect import (
-    MYSQL,
-    POSTGRESQL,
-    SQLITE,
-    SqlDialect,
     UnsupportedDialectError,
-    dialect_for_hook,
-    get_dialect,
+    engine_for_hook,
     validate_identifier,
 )
 from airflow_provider_msads.warehouse.writer import (
     ACCOUNT_COLUMNS,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_TABLE,
     TABLE_COLUMNS,
     AccountTableWriter,
     WriteStats,
+    accounts_table,
 )
 
 __all__ = [
     "ACCOUNT_COLUMNS",
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_TABLE",
-    "MYSQL",
-    "POSTGRESQL",
-    "SQLITE",
     "TABLE_COLUMNS",
     "AccountTableWriter",
-    "SqlDialect",
     "UnsupportedDialectError",
     "WriteStats",
-    "dialect_for_hook",
-    "get_dialect",
+    "accounts_table",
+    "engine_for_hook",
     "validate_identifier",
 ]

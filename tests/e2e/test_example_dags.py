@@ -21,6 +21,7 @@ from airflow_provider_msads.client.models import ACCOUNT_ROW_FIELDS
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.operators.accounts import MicrosoftAdsAccountsLink
 from airflow_provider_msads.testing import DEMO_CLIENT_SECRET, DEMO_DEVELOPER_TOKEN, DEMO_REFRESH_TOKEN
+from airflow_provider_msads.warehouse.dialect import parse_service_timestamp
 
 pytestmark = pytest.mark.e2e
 
@@ -262,6 +263,10 @@ def test_accounts_to_sql_server_databases(airflow_e2e: Any, msads_emulator_facto
         assert (stats["seen"], stats["inserted"]) == (40, 40)
         assert first_cell(airflow_e2e.xcom(run, "count_active_accounts")[-1]) == 40
         rows = table_rows(fetch, quote)
+        for row in rows:  # a timestamp column there (UTC; MariaDB's DATETIME is naive UTC)
+            row["last_modified_time"] = utc(row["last_modified_time"])
+        for row in expected:
+            row["last_modified_time"] = parse_service_timestamp(row["last_modified_time"])
         assert data_of(rows) == expected
         assert all(r["is_active_in_last_run"] and r["first_seen_at"] == r["last_seen_at"] for r in rows)
     finally:

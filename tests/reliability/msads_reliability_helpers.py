@@ -30,7 +30,8 @@ from airflow_provider_msads.testing import (
     DEMO_REFRESH_TOKEN,
     Emulator,
 )
-from airflow_provider_msads.warehouse import MYSQL, POSTGRESQL, SQLITE, TABLE_COLUMNS, SqlDialect
+from airflow_provider_msads.warehouse import TABLE_COLUMNS
+from airflow_provider_msads.warehouse.dialect import parse_service_timestamp
 
 # -- the outcome table ---------------------------------------------------------------------------------
 
@@ -182,10 +183,19 @@ class SqlTarget:
     """A real database behind an Airflow SQL connection, a throwaway table, and direct access to both."""
 
     name: str
-    dialect: SqlDialect
     uri: str  # the Airflow connection (AIRFLOW_CONN_* value)
     connect: Callable[[], Any]
     table: str
+    engine_url: str  # the same database for SQLAlchemy (what the writers get from the hook)
+
+    def quote(self, identifier: str) -> str:
+        q = "`" if self.name == "mariadb" else '"'
+        return f"{q}{identifier}{q}"
+
+    def engine(self) -> Any:
+        import sqlalchemy
+
+        return sqlalchemy.create_engine(self.engine_url)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         conn = self.connect()
@@ -200,9 +210,9 @@ class SqlTarget:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """The whole table by account id; timestamps as naive-UTC ISO text, flags as bool."""
-        cols = ", ".join(self.dialect.quote(c) for c in TABLE_COLUMNS)
+        cols = ", ".join(self.quote(c) for c in TABLE_COLUMNS)
         rows = self.execute(
-            f"SELECT {cols} FROM {self.dialect.quote(self.table)} ORDER BY {self.dialect.quote('account_id')}"
+            f"SELECT {cols} FROM {self.quote(self.table)} ORDER BY {self.quote('account_id')}"
         )
         out = []
         for row in rows:
@@ -210,25 +220,34 @@ class SqlTarget:
             for key in ("first_seen_at", "last_seen_at"):
                 d[key] = _utc_text(d[key])
             d["is_active_in_last_run"] = bool(d["is_active_in_last_run"])
-            out.append(d)
+            out.append(self.as_stored(d))
         return out
+
+    def as_stored(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``last_modified_time`` as this database stores it (a timestamp, except on SQLite)."""
+        value = row.get("last_modified_time")
+        if self.name != "sqlite" and value is not None:
+            if isinstance(value, str):
+                value = parse_service_timestamp(value)
+            row = {**row, "last_modified_time": _utc_text(value, timespec="microseconds")}
+        return row
 
     def data(self) -> list[dict[str, Any]]:
         return [{k: r[k] for k in ACCOUNT_ROW_FIELDS} for r in self.snapshot()]
 
     def drop(self) -> None:
         with contextlib.suppress(Exception):
-            self.execute(f"DROP TABLE IF EXISTS {self.dialect.quote(self.table)}")
+            self.execute(f"DROP TABLE IF EXISTS {self.quote(self.table)}")
 
 
-def _utc_text(value: Any) -> str:
+def _utc_text(value: Any, timespec: str = "seconds") -> str:
     from datetime import datetime, timezone
 
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return str(value.isoformat(timespec="seconds"))
+    return str(value.isoformat(timespec=timespec))
 
 
 def _unreachable(what: str, err: BaseException) -> None:
@@ -244,20 +263,22 @@ def make_sql_target(name: str, tmp_path: Path) -> SqlTarget:
     if name == "sqlite":
         path = tmp_path / "warehouse.sqlite"
         uri = json.dumps({"conn_type": "sqlite", "host": str(path)})
-        return SqlTarget(name, SQLITE, uri, lambda: sqlite3.connect(path), table)
+        return SqlTarget(name, uri, lambda: sqlite3.connect(path), table, f"sqlite:///{path}")
     if name == "postgresql":
         psycopg2 = pytest.importorskip("psycopg2")
         try:
             psycopg2.connect(PG_DSN, connect_timeout=3).close()
         except Exception as err:
             _unreachable("PostgreSQL at 127.0.0.1:5432", err)
-        return SqlTarget(name, POSTGRESQL, PG_URI, lambda: psycopg2.connect(PG_DSN, connect_timeout=3), table)
+        connect = lambda: psycopg2.connect(PG_DSN, connect_timeout=3)  # noqa: E731
+        return SqlTarget(name, PG_URI, connect, table, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     mysqldb = pytest.importorskip("MySQLdb")
     try:
         mysqldb.connect(connect_timeout=3, **MYSQL_ARGS).close()
     except Exception as err:
         _unreachable("MariaDB at 127.0.0.1:3306", err)
-    return SqlTarget(name, MYSQL, MYSQL_URI, lambda: mysqldb.connect(connect_timeout=3, **MYSQL_ARGS), table)
+    connect = lambda: mysqldb.connect(connect_timeout=3, **MYSQL_ARGS)  # noqa: E731
+    return SqlTarget(name, MYSQL_URI, connect, table, "mysql://root@127.0.0.1:3306/test")
 
 
 def server_session_id(conn: Any) -> int:

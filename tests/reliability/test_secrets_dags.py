@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from msads_e2e_helpers import AirflowE2E, DagRun
 from msads_reliability_helpers import (
     Recorder,
@@ -45,7 +46,7 @@ from airflow_provider_msads.testing import (
     DEMO_REFRESH_TOKEN,
     Emulator,
 )
-from airflow_provider_msads.warehouse import SQLITE, TABLE_COLUMNS, AccountTableWriter
+from airflow_provider_msads.warehouse import TABLE_COLUMNS, AccountTableWriter
 
 pytestmark = pytest.mark.e2e
 
@@ -140,8 +141,9 @@ def test_sql_dag_at_debug_invalid_grant_mid_run_fails_precisely_and_keeps_the_ta
     expected = expected_rows(emu)
     emu.reset()
     warehouse = tmp_path / "warehouse.sqlite"
-    with sqlite3.connect(warehouse) as db:  # yesterday's good run
-        AccountTableWriter(db, SQLITE, "msads_accounts").write(expected, YESTERDAY)
+    engine = sqlalchemy.create_engine(f"sqlite:///{warehouse}")  # yesterday's good run
+    AccountTableWriter(engine, "msads_accounts").write(expected, YESTERDAY)
+    engine.dispose()
 
     def table() -> list[tuple[Any, ...]]:
         with sqlite3.connect(warehouse) as db:

@@ -9,7 +9,8 @@ same access token. Two ways to get separate processes:
 * ``--mode spawn``: one fresh ``python`` interpreter per call (``python -c``-style; slow, so fewer).
 
 Expects AIRFLOW_HOME / AIRFLOW_CONN_MSADS_DEFAULT in the environment (set by ``run.py``). Prints one JSON
-line: calls, failures, distinct pids, wall seconds.
+line: calls, failures, distinct pids, wall seconds, and the token store's Variable calls per call
+(``hooks.token_store.variable_calls()``, counted in each call's own process).
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 
-def one_call(account_id: int) -> int:
-    """The unit of work of one 'task': a fresh hook and client, one API call. Returns the pid."""
+def one_call(account_id: int) -> tuple[int, int, int]:
+    """The unit of work of one 'task': a fresh hook and client, one API call.
+
+    Returns the pid and the Variable reads / writes the token store made for it.
+    """
+    from airflow_provider_msads.hooks import token_store
     from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
 
+    before = token_store.variable_calls()
     with MicrosoftAdsHook("msads_default").get_client() as client:
         client.get_account(account_id)
-    return os.getpid()
+    after = token_store.variable_calls()
+    return os.getpid(), after["get"] - before["get"], after["set"] - before["set"]
 
 
 def _warm_parent() -> None:
@@ -50,7 +57,7 @@ def _warm_parent() -> None:
         settings.engine.dispose()
 
 
-def _spawn(account_id: int) -> int:
+def _spawn(account_id: int) -> tuple[int, int, int]:
     proc = subprocess.run(
         [sys.executable, __file__, "--single", str(account_id)],
         capture_output=True,
@@ -60,7 +67,8 @@ def _spawn(account_id: int) -> int:
     )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
-    return int(proc.stdout.strip().splitlines()[-1])
+    pid, gets, sets = json.loads(proc.stdout.strip().splitlines()[-1])
+    return int(pid), int(gets), int(sets)
 
 
 def main() -> int:
@@ -71,12 +79,13 @@ def main() -> int:
     parser.add_argument("--single", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single is not None:
-        print(one_call(args.single))
+        print(json.dumps(one_call(args.single)))
         return 0
 
     ids = [int(x) for x in args.account_ids.split(",") if x]
     started = time.perf_counter()
     pids: list[int] = []
+    gets = sets = 0
     failures: list[str] = []
     if args.mode == "fork":
         _warm_parent()
@@ -86,7 +95,9 @@ def main() -> int:
             results = [pool.apply_async(one_call, (i,)) for i in ids]
             for result in results:
                 try:
-                    pids.append(result.get(timeout=300))
+                    pid, got, put = result.get(timeout=300)
+                    pids.append(pid)
+                    gets, sets = gets + got, sets + put
                 except Exception as err:
                     failures.append(f"{type(err).__name__}: {err}"[:500])
     else:
@@ -94,7 +105,9 @@ def main() -> int:
             futures = [pool.submit(_spawn, i) for i in ids]
             for future in futures:
                 try:
-                    pids.append(future.result())
+                    pid, got, put = future.result()
+                    pids.append(pid)
+                    gets, sets = gets + got, sets + put
                 except Exception as err:
                     failures.append(f"{type(err).__name__}: {err}"[:500])
     print(
@@ -107,6 +120,8 @@ def main() -> int:
                 "failed": len(failures),
                 "distinct_pids": len(set(pids)),
                 "seconds": time.perf_counter() - started,
+                "variable_gets_per_call": gets / len(pids) if pids else None,
+                "variable_sets_per_call": sets / len(pids) if pids else None,
             }
         )
     )

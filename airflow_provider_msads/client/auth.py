@@ -437,6 +437,7 @@ class RefreshTokenAuth:
         self._holder = secrets.token_hex(8)
         self._spread = self._rng.random()  # where in the refresh window this worker starts
         self._seen_leases: dict[tuple[str, int, float], float] = {}
+        self._known_lease: Lease | None = None
         self._thread_lock = threading.RLock()
         self._access: CachedAccessToken | None = None
         self._recheck_at = 0.0
@@ -612,17 +613,27 @@ class RefreshTokenAuth:
         return after, mine
 
     def _live_lease(self, state: TokenState, now: float) -> Lease | None:
-        """Another worker's lease on this generation that has not run out (by its clock AND ours)."""
+        """Another worker's lease on this generation that has not run out (by its clock AND ours).
+
+        A lease already seen live for this generation is not read again until it runs out: a waiter
+        only needs to see the generation change (one read per poll, not two).
+        """
         assert self._leases is not None
+        known = self._known_lease
+        if known is not None and known.generation >= state.generation and self._lease_alive(known, now):
+            return known
         lease = self._leases.read_lease()
         if lease is None or lease.holder == self._holder or lease.generation < state.generation:
+            self._known_lease = None
             return None
+        self._known_lease = lease if self._lease_alive(lease, now) else None
+        return self._known_lease
+
+    def _lease_alive(self, lease: Lease, now: float) -> bool:
         first_seen = self._seen_leases.setdefault(
             (lease.holder, lease.generation, lease.expires_at), self._monotonic()
         )
-        if now >= lease.expires_at or self._monotonic() - first_seen >= self._lease_ttl:
-            return None
-        return lease
+        return now < lease.expires_at and self._monotonic() - first_seen < self._lease_ttl
 
     def _current_refresh_token(self, state: TokenState) -> tuple[str, StoredRefreshToken | None]:
         """The newest refresh token we may use, and the stored record it came from (if any)."""

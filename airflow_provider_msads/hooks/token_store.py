@@ -82,12 +82,14 @@ _calls_lock = threading.Lock()
 
 
 def variable_calls() -> dict[str, int]:
-    """Variable calls made by token stores in this process so far: ``{"get": n, "set": n}``.
+    """Variable calls made by token stores in this process so far.
 
-    For benchmarks and tests (e.g. "Variable calls per discovery"); see :func:`reset_variable_calls`.
+    ``{"get": n, "set": n, "lease_get": n, "lease_set": n}``: ``get`` / ``set`` count every call, the
+    ``lease_`` keys the part of them that went to the refresh lease. For benchmarks and tests (e.g.
+    "Variable calls per discovery"); see :func:`reset_variable_calls`.
     """
     with _calls_lock:
-        return {"get": _calls["get"], "set": _calls["set"]}
+        return {name: _calls[name] for name in ("get", "set", "lease_get", "lease_set")}
 
 
 def reset_variable_calls() -> None:
@@ -405,6 +407,8 @@ class VariableTokenStore:
 
     def _get_raw(self, key: str) -> str | None:
         _count("get")
+        if key == self.lease_key:
+            _count("lease_get")
         self.reads += 1
         try:
             return self._variables.get(key)
@@ -481,6 +485,8 @@ class VariableTokenStore:
 
     def _set_raw(self, value: str, *, key: str | None = None, description: str | None = None) -> None:
         key = key or self.key
+        if key == self.lease_key:
+            _count("lease_set")
         description = description or (
             f"Microsoft Advertising OAuth tokens of connection {self.conn_id} (encrypted, managed by "
             "airflow-provider-msads; delete it to start again from the connection's refresh token)"

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="lifetime of rotated refresh tokens in seconds (default 90 days; the demo token never expires)",
     )
     parser.add_argument(
+        "--single-use-refresh-tokens",
+        action="store_true",
+        help="refuse a refresh token that was already redeemed (stricter than Microsoft; for scale tests)",
+    )
+    parser.add_argument(
         "--environment",
         choices=("production", "sandbox"),
         default="production",
@@ -149,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         access_token_ttl=args.access_token_ttl,
         refresh_token_ttl=args.refresh_token_ttl,
+        single_use_refresh_tokens=args.single_use_refresh_tokens,
         verbose=args.verbose,
         report_completion_lag_days=args.report_lag_days,
         report_pending_polls=args.report_pending_polls,

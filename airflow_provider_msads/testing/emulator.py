@@ -102,6 +102,7 @@ class Emulator:
     :param seed: makes the synthetic world different but reproducible.
     :param access_token_ttl: lifetime of issued access tokens in seconds (``expires_in``).
     :param refresh_token_ttl: lifetime of rotated refresh tokens (the demo token never expires).
+    :param single_use_refresh_tokens: refuse a refresh token redeemed before (stricter than Microsoft).
     :param developer_tokens: extra developer tokens -> "production" | "sandbox" (the demo and the universal
         sandbox token are always known).
     :param data: reuse an already generated :class:`Dataset` (it is immutable; sharing saves start-up).
@@ -119,6 +120,7 @@ class Emulator:
         access_token_ttl: float = DEFAULT_ACCESS_TOKEN_TTL,
         *,
         refresh_token_ttl: float = DEFAULT_REFRESH_TOKEN_TTL,
+        single_use_refresh_tokens: bool = False,
         developer_tokens: Mapping[str, EnvironmentName] | None = None,
         foreign_accounts: int = 3,
         data: Dataset | None = None,
@@ -136,6 +138,7 @@ class Emulator:
             demo_user_id=self.data.demo_user.id,
             access_token_ttl=access_token_ttl,
             refresh_token_ttl=refresh_token_ttl,
+            single_use_refresh_tokens=single_use_refresh_tokens,
         )
         self.developer_tokens: dict[str, EnvironmentName] = {
             DEMO_DEVELOPER_TOKEN: "production",

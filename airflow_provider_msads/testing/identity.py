@@ -11,7 +11,10 @@ Behaviour follows the Entra documentation (see ``oauth-errors.md`` in the shared
 * errors: ``error``, ``error_description`` ("AADSTSnnnnn: ... Trace ID ... Correlation ID ...
   Timestamp ..."), ``error_codes``, ``timestamp``, ``trace_id``, ``correlation_id``, ``error_uri``;
 * refresh tokens rotate on every use and the old one stays valid until it expires (real behaviour);
-  revoked -> AADSTS50173, expired -> AADSTS70008; auth codes are single use (AADSTS54005) and expire.
+  revoked -> AADSTS50173, expired -> AADSTS70008; auth codes are single use (AADSTS54005) and expire;
+* ``single_use_refresh_tokens=True`` (stricter than Microsoft, as some identity platforms are): a
+  redeemed refresh token is refused (invalid_grant, AADSTS70000), so a client whose workers race on one
+  token, or that loses the newest token, fails visibly. ``refused_refresh_grants`` counts refusals.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -84,6 +88,7 @@ class RefreshToken:
     issued_at: float
     expires_at: float | None  # None: never (the demo token)
     revoked: bool = False
+    redeemed: bool = False  # used once (matters only with single-use refresh tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +176,15 @@ class IdentityPlatform:
         demo_user_id: int,
         access_token_ttl: float = DEFAULT_ACCESS_TOKEN_TTL,
         refresh_token_ttl: float = DEFAULT_REFRESH_TOKEN_TTL,
+        single_use_refresh_tokens: bool = False,
     ) -> None:
         self.clock = clock
         self.demo_user_id = demo_user_id
         self.access_token_ttl = access_token_ttl
         self.refresh_token_ttl = refresh_token_ttl
+        self.single_use_refresh_tokens = single_use_refresh_tokens
+        #: Refused refresh grants by AADSTS code (e.g. 70000: a single-use token redeemed twice).
+        self.refused_refresh_grants: Counter[int] = Counter()
         self._lock = threading.RLock()
         self.clients: dict[str, Client] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
@@ -200,6 +209,7 @@ class IdentityPlatform:
             }
             self.access_tokens = {}
             self.auth_codes = {}
+            self.refused_refresh_grants.clear()
             self.consent_user_id = self.demo_user_id
             self.deny_consent = False
 
@@ -275,7 +285,12 @@ class IdentityPlatform:
                 raise OAuthError(900144)
             client = self._authenticate_client(form)
             if grant_type == "refresh_token":
-                body = self._refresh_grant(client, form)
+                try:
+                    body = self._refresh_grant(client, form)
+                except OAuthError as exc:
+                    with self._lock:
+                        self.refused_refresh_grants[exc.code] += 1
+                    raise
             elif grant_type == "authorization_code":
                 body = self._code_grant(client, form)
             else:
@@ -347,6 +362,14 @@ class IdentityPlatform:
                     "was issued "
                     f"on {issued}.",
                 )
+            if self.single_use_refresh_tokens:
+                if record.redeemed:
+                    raise OAuthError(
+                        70000,
+                        "Provided grant is invalid or malformed: the refresh token was already redeemed "
+                        "(this emulator issues single-use refresh tokens).",
+                    )
+                record.redeemed = True
             return self._issue(record.user_id, client.client_id, environment, resource, scope)
 
     def _code_grant(self, client: Client, form: dict[str, str]) -> dict[str, Any]:

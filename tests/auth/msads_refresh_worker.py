@@ -17,7 +17,7 @@ import httpx
 from airflow_provider_msads.client.auth import AuthRetryPolicy, RefreshTokenAuth
 from airflow_provider_msads.client.protocols import StoredRefreshToken
 from airflow_provider_msads.client.settings import ConnectionSettings
-from airflow_provider_msads.client.token_cache import FileLock, MemoryTokenStore
+from airflow_provider_msads.client.token_cache import FileLock, MemoryTokenStore, TokenState
 from airflow_provider_msads.hooks import token_store
 from airflow_provider_msads.hooks.token_store import VariableTokenStore
 
@@ -44,6 +44,11 @@ class RecordingStore(VariableTokenStore):
     def save(self, token: StoredRefreshToken) -> None:
         super().save(token)
         self.saved = token
+
+    def publish(self, state: TokenState) -> None:
+        super().publish(state)
+        if state.refresh is not None and state.refresh.generation == state.generation:  # rotated now
+            self.saved = state.refresh
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_msads.client.auth import AuthRetryPolicy, RefreshTokenAuth
+from airflow_provider_msads.client.auth import AuthRetryPolicy, OAuthClient, RefreshTokenAuth
 from airflow_provider_msads.client.errors import TerminalAuthError, TransientAuthError
 from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.client.token_cache import FileLock
@@ -263,3 +263,30 @@ def test_msads_auth_reports_denied_consent(msads_emulator: Any, capsys: pytest.C
     )
     assert code == 1
     assert "access_denied" in capsys.readouterr().err
+
+
+def test_single_use_refresh_tokens_mode(msads_emulator_factory: Any, tmp_path: Path, http: Any) -> None:
+    """The emulator's strict mode: a redeemed refresh token is refused (counted); the default mode keeps
+    Microsoft's behaviour (an old token stays valid until it expires)."""
+
+    def oauth_for(emu: Any) -> OAuthClient:
+        settings = emu_settings(emu)
+        return OAuthClient(
+            endpoints=settings.endpoints,
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            http=http,
+        )
+
+    strict = msads_emulator_factory(single_use_refresh_tokens=True)
+    oauth = oauth_for(strict)
+    first = oauth.refresh(DEMO_REFRESH_TOKEN)
+    with pytest.raises(TerminalAuthError, match="AADSTS70000") as info:
+        oauth.refresh(DEMO_REFRESH_TOKEN)
+    assert info.value.error == "invalid_grant" and strict.identity.refused_refresh_grants == {70000: 1}
+    assert first.refresh_token is not None and oauth.refresh(first.refresh_token).access_token
+    lenient = msads_emulator_factory()
+    oauth = oauth_for(lenient)
+    oauth.refresh(DEMO_REFRESH_TOKEN)
+    oauth.refresh(DEMO_REFRESH_TOKEN)
+    assert not lenient.identity.refused_refresh_grants

@@ -23,6 +23,7 @@ from airflow_provider_msads.client.settings import ConnectionSettings
 from airflow_provider_msads.client.token_cache import (
     AccessTokenCache,
     CachedAccessToken,
+    Lease,
     TokenState,
     fingerprint,
 )
@@ -440,6 +441,14 @@ def test_variable_calls_are_counted() -> None:
     store = VariableTokenStore("c", settings(), variables=variables)
     reset_variable_calls()
     store.read_state()
-    assert variable_calls() == {"get": 1, "set": 0} and store.reads == 1
+    assert variable_calls() == {"get": 1, "set": 0, "lease_get": 0, "lease_set": 0} and store.reads == 1
     store.publish(TokenState(1, chain(at=1000.0), access()))
-    assert variable_calls() == {"get": 2, "set": 1}  # one write, read back once
+    assert variable_calls() == {
+        "get": 2,
+        "set": 1,
+        "lease_get": 0,
+        "lease_set": 0,
+    }  # one write, one read-back
+    store.write_lease(Lease("me", 1, 2000.0))
+    assert store.read_lease() == Lease("me", 1, 2000.0)
+    assert variable_calls() == {"get": 3, "set": 2, "lease_get": 1, "lease_set": 1}

@@ -123,6 +123,19 @@ class ReportRequest:
         set_(self, "report_name", report_name)
         set_(self, "filter", _filter(spec, filter))
 
+    def __repr__(self) -> str:
+        ids = self.account_ids
+        accounts = f"{list(ids)!r}" if len(ids) <= 5 else f"[{ids[0]}, {ids[1]}, ... {len(ids)} accounts]"
+        time = (
+            f"predefined_time={self.predefined_time!r}"
+            if self.predefined_time
+            else f"start={self.start!s}, end={self.end!s}"
+        )
+        return (
+            f"ReportRequest(report={self.report!r}, columns={list(self.columns)!r}, "
+            f"aggregation={self.aggregation!r}, {time}, account_ids={accounts})"
+        )
+
     # -- derived ------------------------------------------------------------------------------------
 
     @property

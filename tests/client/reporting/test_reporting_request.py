@@ -202,3 +202,10 @@ def test_request_is_frozen_hashable_and_repr_is_short() -> None:
     assert request == ReportRequest(
         "AccountPerformanceReportRequest", ["AccountId"], ["1"], start=START, end=END
     )
+
+
+def test_repr_stays_short_for_many_accounts() -> None:
+    request = ReportRequest("AccountPerformance", ["AccountId"], range(1, 3001), start=START, end=END)
+    text = repr(request)
+    assert "3000 accounts" in text and len(text) < 300
+    assert "start=2026-06-01, end=2026-06-03" in text

@@ -1,12 +1,12 @@
 """Discover Microsoft Advertising accounts, pass them through XCom, and fan out over batches of accounts.
 
-Connection: ``msads_default``. Works unchanged for 1 to 100,000 accounts: ``list_accounts`` returns
-lists of at most 100 accounts, and one ``process_batch`` task runs per list, so even 100,000 accounts
-make 1,000 mapped tasks, within Airflow's ``[core] max_map_length`` (1,024 by default). Mapping one
-task per account would stop working past 1,024 accounts, and every mapped task pulls the whole
-upstream list; if your account count grows past ~100,000, raise ``batch_size`` (the operator fails
-with that advice before any mapped task starts), or use ``MicrosoftAdsAccountsToSqlOperator`` and
-query the table.
+Connection: ``msads_default``. Works unchanged for 1 to 100,000 accounts (and up to ~500,000):
+``list_accounts`` returns lists of at most 500 accounts, and one ``process_batch`` task runs per list,
+so 100,000 accounts make 200 mapped tasks, well within Airflow's ``[core] max_map_length`` (1,024 by
+default). Mapping one task per account would stop working past 1,024 accounts; and every mapped task
+pulls the whole upstream list, so fewer, larger batches also keep that traffic down. Past the limit
+the operator fails with the advice (a bigger ``batch_size`` or a higher limit) before any mapped task
+starts; for very large agencies ``MicrosoftAdsAccountsToSqlOperator`` and a query scale further.
 
 Replace the body of ``process_batch`` with the real per-account work (reports, bulk downloads, ...).
 """
@@ -20,7 +20,7 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_msads.operators.accounts import MicrosoftAdsListAccountsOperator
 
-BATCH_SIZE = 100
+BATCH_SIZE = 500
 
 with DAG(
     dag_id="msads_accounts_to_xcom",

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import Asset, BaseOperator
 
-from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
+from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, _fail_exception, fail_without_retries
+from airflow_provider_msads.operators.accounts import _literal
 from airflow_provider_msads.operators.report_plan import (
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_POLL_INTERVAL,
@@ -165,7 +166,7 @@ class _ReportOperator(BaseOperator):
         self.poll_timeout = poll_timeout
         self.report_attempts = report_attempts
         # Literal values that cannot change at run time are checked now, at DAG parse time.
-        if "{{" not in f"{poll_interval}{max_poll_interval}":
+        if all(isinstance(v, (int, float)) or _literal(v) for v in (poll_interval, max_poll_interval)):
             self._schedule()
         _positive_seconds(poll_timeout, "poll_timeout")
         if isinstance(report_attempts, bool) or not isinstance(report_attempts, int) or report_attempts < 1:
@@ -174,12 +175,27 @@ class _ReportOperator(BaseOperator):
     # -- steps 1 and 2: check, then submit ------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        window = self._window(context)
-        self._schedule()
-        account_ids = normalise_account_ids(self.account_ids)
-        columns = self._columns()
-        self._request(columns, account_ids or (1,), window)  # validates report, columns, aggregation, zone
-        self._prepare(context)
+        with fail_without_retries():
+            try:
+                window = self._window(context)
+                self._schedule()
+                _positive_seconds(self.poll_timeout, "poll_timeout")
+                account_ids = normalise_account_ids(self.account_ids)
+                columns = self._columns()
+                self._request(columns, account_ids or (1,), window)  # report, columns, aggregation, zone
+                self._prepare(context)
+            except (ValueError, TypeError) as err:
+                # Bad input (ConfigurationError included): fail now, Airflow's retries cannot fix it.
+                raise _fail_exception()(f"{type(err).__name__}: {err}") from err
+            return self._submit_and_wait(context, window, account_ids, columns)
+
+    def _submit_and_wait(
+        self,
+        context: Context,
+        window: DateWindow,
+        account_ids: tuple[int, ...] | None,
+        columns: tuple[str, ...],
+    ) -> Any:
         hook = MicrosoftAdsHook(self.msads_conn_id)
         with hook.get_client() as client:
             if account_ids is None:
@@ -298,6 +314,10 @@ class _ReportOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: resubmit reports that ended in Error, or download and load."""
+        with fail_without_retries():
+            return self._resume(context, event)
+
+    def _resume(self, context: Context, event: Mapping[str, Any] | None) -> Any:
         ti = context["ti"]
         saved = ti.xcom_pull(task_ids=ti.task_id, key=PLAN_XCOM_KEY, map_indexes=ti.map_index)
         if not isinstance(saved, Mapping):
@@ -476,11 +496,12 @@ class MicrosoftAdsReportToSqlOperator(_ReportOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if "{{" not in str(table):
+        # Literal values fail at parse time; templated ones and XComArgs are checked in execute().
+        if _literal(table):
             validate_identifier(table, "table name")
-        if schema and "{{" not in str(schema):
+        if schema and _literal(schema):
             validate_identifier(schema, "schema name")
-        if "{{" not in str(lookback_days):
+        if isinstance(lookback_days, int) or _literal(lookback_days):
             Restatement(_int(lookback_days, "lookback_days"))
         self.table = table
         self.sql_conn_id = sql_conn_id
@@ -586,7 +607,7 @@ class MicrosoftAdsReportOperator(_ReportOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if "{{" not in str(file_format) and file_format not in FILE_FORMATS:
+        if _literal(file_format) and file_format not in FILE_FORMATS:
             raise ValueError(f"file_format must be one of {', '.join(FILE_FORMATS)}, got {file_format!r}")
         self.path = path
         self.file_format = file_format

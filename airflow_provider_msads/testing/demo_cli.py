@@ -2,8 +2,9 @@
 
 Part of the testing side (it drives the emulator; product code never imports it). Starts the bundled
 emulator, points an ``msads`` connection at it and a SQLite connection at a local file, runs the example
-DAG ``msads_accounts_to_sql`` with ``airflow dags test``, and prints the accounts it wrote. Against the
-real API only the two connections change.
+DAGs ``msads_accounts_to_sql`` and ``msads_reports_to_sql`` (yesterday's AccountPerformance, deferred
+report tasks) with ``airflow dags test``, and prints the accounts and yesterday's spend per account it
+wrote. Against the real API only the two connections change.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 DAG_ID = "msads_accounts_to_sql"
 TABLE = "msads_accounts"
+REPORT_DAG_ID = "msads_reports_to_sql"
+REPORT_TABLE = "msads_account_performance_daily"
 _DESCRIPTION = (
-    "Run the example DAG msads_accounts_to_sql against the bundled emulator with `airflow dags test` "
-    "and print the accounts it wrote into a local SQLite warehouse. No credentials needed."
+    "Run the example DAGs msads_accounts_to_sql and msads_reports_to_sql against the bundled emulator "
+    "with `airflow dags test` and print the accounts and yesterday's spend per account they wrote into a "
+    "local SQLite warehouse. No credentials needed."
 )
 
 
@@ -81,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         _run(env, "db", "migrate", quiet=True)
         print(f"running:   airflow dags test {DAG_ID}", flush=True)
         _run(env, "dags", "test", DAG_ID, quiet=True)
+        day = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+        print(f"running:   airflow dags test {REPORT_DAG_ID} {day}", flush=True)
+        conf = json.dumps({"poll_interval": 0.5})
+        _run(env, "dags", "test", REPORT_DAG_ID, day.isoformat(), "--conf", conf, quiet=True)
     _print_table(warehouse)
+    _print_spend(warehouse, day)
     return 0
 
 
@@ -129,6 +140,23 @@ def _print_table(warehouse: Path) -> None:
             f"{', '.join(map(str, unnamed))} but not read the customer itself (GetCustomer answers 106 "
             "UserIsNotAuthorized); those accounts are complete, only the name is unknown."
         )
+
+
+def _print_spend(warehouse: Path, day: object) -> None:
+    """Spend per account on ``day`` from the report table (lines indented: they are not account rows)."""
+    with sqlite3.connect(warehouse) as db:
+        rows = db.execute(
+            'SELECT "AccountId", "AccountName", "CurrencyCode", SUM("Impressions"), SUM("Clicks"), '  # noqa: S608
+            f'SUM("Spend") FROM {REPORT_TABLE} WHERE "TimePeriod" = ? '
+            'GROUP BY "AccountId", "AccountName", "CurrencyCode" ORDER BY "AccountId"',
+            (str(day),),
+        ).fetchall()
+    print(f"\nspend per account on {day} ({len(rows)} accounts with activity) -> table {REPORT_TABLE}\n")
+    header = ("account_id", "name", "currency", "impressions", "clicks", "spend")
+    lines = [(*(str(v) for v in r[:5]), f"{Decimal(str(r[5] or 0)):.2f}") for r in rows]
+    widths = [max(len(str(v)) for v in col) for col in zip(header, *lines, strict=True)]
+    for line in (header, *lines):
+        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)))
 
 
 if __name__ == "__main__":

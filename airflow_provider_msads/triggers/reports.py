@@ -180,19 +180,23 @@ class ReportPoller:
             TransientAuthError,
             TransportError,
         )
+        from airflow_provider_msads.hooks.msads import TERMINAL_ERRORS
 
         retried_token = False
         while True:
-            token = await tokens.get()
-            self.polls += 1
+            token: str | None = None
             try:
+                token = await tokens.get()
+                self.polls += 1
                 status = await poll_once(self.http, self.settings, rid, token)
             except TokenExpiredError:
-                if retried_token:
+                if retried_token or token is None:
                     raise
                 retried_token = True
                 await tokens.reject(token)
                 continue
+            except TERMINAL_ERRORS:
+                raise
             except (ThrottledError, TransientApiError) as err:
                 self.log.warning("report %s: poll failed, will poll again: %s", rid, err)
                 return rid, "Pending", err.retry_after
@@ -358,12 +362,12 @@ class AsyncTokenSource:
     def _obtain(self) -> tuple[str, float]:
         """Runs in a worker thread: the synchronous token code, then how long to trust the token."""
         from airflow_provider_msads.client.auth import RefreshTokenAuth
-        from airflow_provider_msads.client.client import DEFAULT_TIMEOUT, new_http_client
+        from airflow_provider_msads.client.client import DEFAULT_TIMEOUT, needs_tls, new_http_client
         from airflow_provider_msads.hooks.token_store import VariableTokenStore
 
         self.refreshes += 1
         if self._auth is None:
-            self._http = new_http_client(DEFAULT_TIMEOUT)
+            self._http = new_http_client(DEFAULT_TIMEOUT, tls=needs_tls(self._settings.endpoints))
             self._store = VariableTokenStore(self._conn_id, self._settings)
             self._auth = RefreshTokenAuth.from_settings(
                 self._settings, http=self._http, token_store=self._store

@@ -97,7 +97,7 @@ def assert_success(run: Any) -> None:
 
 def test_accounts_to_xcom_with_2500_accounts(airflow_e2e: Any, msads_emulator_factory: Any) -> None:
     """An agency with 2,500 accounts (more than Airflow's default max_map_length of 1,024): the example
-    succeeds unchanged. XCom holds batches of at most 100 sorted rows of the chosen fields (int ids),
+    succeeds unchanged. XCom holds batches of at most 500 sorted rows of the chosen fields (int ids),
     one mapped task runs per batch, the UI link is stored, and no secret is anywhere."""
     emu = msads_emulator_factory(accounts=2500, seed=5)
     fields = ("account_id", "account_name", "customer_id", "status")
@@ -109,12 +109,12 @@ def test_accounts_to_xcom_with_2500_accounts(airflow_e2e: Any, msads_emulator_fa
 
     assert_success(run)
     batches = airflow_e2e.xcom(run, "list_accounts")[-1]
-    assert [len(b) for b in batches] == [100] * 25
+    assert [len(b) for b in batches] == [500] * 5
     assert [row for batch in batches for row in batch] == expected
     assert all(isinstance(r["account_id"], int) for b in batches for r in b)
     states = airflow_e2e.task_states(run)
     done = sorted(i for (t, i), s in states.items() if t == "process_batch" and s == "success")
-    assert done == list(range(25))
+    assert done == list(range(5))
     per_batch = airflow_e2e.xcom(run, "process_batch")
     assert sum(v["accounts"] for v in per_batch.values()) == 2500
     assert airflow_e2e.xcom(run, "list_accounts", LINK_KEY)[-1].startswith("https://ui.ads.microsoft.com/")

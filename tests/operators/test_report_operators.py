@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_msads.client.errors import ConfigurationError
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook
@@ -106,8 +107,9 @@ def test_bad_input_fails_before_any_api_call(
     for name in ("lookback_days", "poll_interval"):
         if getattr(op, name) == "{{ params.n }}":
             setattr(op, name, "seven")
-    with pytest.raises(error, match=match):
+    with pytest.raises(AirflowFailException, match=match) as failed:  # no Airflow retry can fix input
         op.execute(context())  # type: ignore[arg-type]
+    assert isinstance(failed.value.__cause__, error)
     assert NoApi.calls == 0
 
 
@@ -143,7 +145,7 @@ def test_file_format_is_checked(no_api: NoApi, tmp_path: Path) -> None:
         file_format="{{ x }}",
     )
     op.file_format = "parquet"
-    with pytest.raises(ValueError, match="file_format must be one of"):
+    with pytest.raises(AirflowFailException, match="file_format must be one of"):
         op.execute(context())  # type: ignore[arg-type]
     assert NoApi.calls == 0
 
@@ -157,10 +159,31 @@ def test_an_unresolved_xcomarg_is_accepted_at_parse_time() -> None:
         def ids() -> list[int]:
             return [1]
 
+        @task
+        def setting() -> str:
+            return "x"
+
         mapped = MicrosoftAdsReportToSqlOperator.partial(
             task_id="r", report="AccountPerformance", columns=COLUMNS, table="t"
         ).expand(account_ids=ids())
-    assert mapped is not None
+        # Every templated parameter may come from XCom: nothing is checked until execute().
+        value = setting()
+        plain = MicrosoftAdsReportToSqlOperator(
+            task_id="r2",
+            report="AccountPerformance",
+            columns=COLUMNS,
+            account_ids=ids(),
+            table=value,
+            schema=value,
+            lookback_days=value,
+            poll_interval=value,
+            window_start=value,
+            window_end=value,
+        )
+        to_file = MicrosoftAdsReportOperator(
+            task_id="f", report="AccountPerformance", columns=COLUMNS, path=value, file_format=value
+        )
+    assert mapped is not None and plain.table is value and to_file.file_format is value
 
 
 def test_window_defaults_to_the_data_interval() -> None:

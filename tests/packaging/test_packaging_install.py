@@ -113,3 +113,10 @@ def test_demo_runs_from_the_wheel_and_prints_the_discovered_accounts(installed) 
     printed = [line.split()[0] for line in proc.stdout.splitlines() if line[:1].isdigit()]
     assert printed == [str(i) for i in expected], proc.stdout
     assert (home / "warehouse.sqlite").is_file()
+    # The report step: yesterday's AccountPerformance through the deferred report tasks, spend per account.
+    spend = proc.stdout.split("spend per account on", 1)
+    assert len(spend) == 2, proc.stdout
+    rows = [
+        line.split() for line in spend[1].splitlines() if line.startswith("  ") and line.split()[0].isdigit()
+    ]
+    assert rows and {r[0] for r in rows} <= {str(i) for i in expected}, proc.stdout

@@ -25,6 +25,7 @@ import httpx
 from airflow_provider_msads import __version__
 from airflow_provider_msads.client.environments import Endpoints
 from airflow_provider_msads.client.errors import ResponseTooLargeError, TransportError
+from airflow_provider_msads.client.http_client import shared_ssl_context
 from airflow_provider_msads.client.reporting.protocol import (
     POLL,
     ReportStatus,
@@ -53,6 +54,7 @@ def new_async_http_client(timeout: httpx.Timeout = DEFAULT_ASYNC_TIMEOUT) -> htt
         ),
         headers={"User-Agent": f"airflow-provider-msads/{__version__}"},
         follow_redirects=False,
+        verify=shared_ssl_context(),  # one CA bundle per process, as the synchronous clients share
     )
 
 

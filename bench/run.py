@@ -909,56 +909,75 @@ def bench_triggerer(cfg: Config, report: Report) -> None:
         with EmulatorProcess(5, cfg.seed, "--report-pending-polls", str(10**9)) as emu:
             ids = _submit_reports(emu, n)
             deadline = time.time() + 3600
-            kwargs = [
-                {
-                    "msads_conn_id": "msads_default",
-                    "report_request_ids": [rid],
-                    "deadline": deadline,
-                    "poll_interval": float(interval),
-                    "max_poll_interval": float(interval),
-                    "poll_factor": 1.0,
-                }
-                for rid in ids
-            ]
-            dag = BENCH / "dags" / f"{TRIGGER_DAG}.py"
-            spec = root / f"{TRIGGER_DAG}.json"
-            spec.write_text(json.dumps(kwargs))
+            spec = root / "trigger_kwargs.json"
+            spec.write_text(
+                json.dumps(
+                    [
+                        {
+                            "msads_conn_id": "msads_default",
+                            "report_request_ids": [rid],
+                            "deadline": deadline,
+                            "poll_interval": float(interval),
+                            "max_poll_interval": float(interval),
+                            "poll_factor": 1.0,
+                        }
+                        for rid in ids
+                    ]
+                )
+            )
             cluster = Cluster(
                 root / "cluster",
-                dag_files=[dag, spec],
+                dag_files=[BENCH / "dags" / f"{TRIGGER_DAG}.py"],
                 connections={"msads_default": json.dumps(emu.conn)},
                 workers=0,
                 warehouse_conn_id=None,
                 api_workers=1,
-                env={
-                    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(n + 10),
-                    "AIRFLOW__CORE__PARALLELISM": str(n + 10),
-                },
+                env={"MSADS_BENCH_TRIGGERS": str(n)},
             )
             with cluster:
                 cluster.wait_for_dags([TRIGGER_DAG])
+                pool = cluster.api("POST", "/pools", json={"name": "msads_bench_hold", "slots": 0})
+                if pool.status_code >= 400:
+                    raise RuntimeError(f"cannot create the holding pool: {pool.text}")
                 triggerer = psutil.Process(cluster.machine("triggerer").pid)
                 time.sleep(10)  # let start-up settle
                 idle_cpu0, idle_t0 = _tree_cpu(triggerer), time.monotonic()
                 time.sleep(interval)
                 idle_pct = 100 * (_tree_cpu(triggerer) - idle_cpu0) / (time.monotonic() - idle_t0)
                 rss_before = _tree_rss(triggerer)
-                started = time.monotonic()
-                cluster.trigger(TRIGGER_DAG)
-
-                def running() -> bool:
-                    rows = cluster.sql("SELECT COUNT(*) FROM trigger WHERE triggerer_id IS NOT NULL")
-                    return int(rows[0][0]) >= n
-
-                cluster.wait_for(running, f"{n} triggers to run on the triggerer", 600, interval=1.0)
-                loaded = time.monotonic() - started
-                polls0 = emu.stats()["app_calls"].get("PollGenerateReport", 0)
+                run_id = cluster.trigger(TRIGGER_DAG)
                 cluster.wait_for(
-                    lambda: emu.stats()["app_calls"].get("PollGenerateReport", 0) - polls0 >= n,
-                    "every trigger to poll once",
-                    interval * 3 + 120,
+                    lambda: (
+                        cluster.sql(
+                            "SELECT COUNT(*) FROM task_instance WHERE dag_id = %s AND run_id = %s AND map_index >= 0",
+                            (TRIGGER_DAG, run_id),
+                        )[0][0]
+                        >= n
+                    ),
+                    f"the scheduler to expand {n} task instances",
+                    300,
+                )
+                started = time.monotonic()
+                scheduler = cluster.machine("scheduler")
+                subprocess.run(
+                    [PYTHON, str(BENCH / "triggerer_defer.py"), TRIGGER_DAG, run_id, str(spec)],
+                    env=scheduler.env,
+                    cwd=scheduler.home,
+                    check=True,
+                    capture_output=True,
+                    timeout=600,
+                )
+
+                # running = each trigger has polled once (assigned is not enough: the runner creates
+                # them one by one), then one more interval so the schedule is in its steady state
+                cluster.wait_for(
+                    lambda: emu.stats()["app_calls"].get("PollGenerateReport", 0) >= n,
+                    f"{n} triggers to poll once",
+                    1200,
                     interval=1.0,
                 )
+                loaded = time.monotonic() - started - interval
+                time.sleep(interval)
                 cpu0, t0 = _tree_cpu(triggerer), time.monotonic()
                 polls0 = emu.stats()["app_calls"].get("PollGenerateReport", 0)
                 time.sleep(window)

@@ -140,6 +140,8 @@ class MicrosoftAdsClient:
             else new_http_client(request_timeout or DEFAULT_TIMEOUT, tls=needs_tls(endpoints))
         )
         self.retry_policy = retry or RetryPolicy()
+        if sleep is None:
+            sleep = self.retry_policy.sleep if self.retry_policy.sleep is not None else time.sleep
         self.stats = ClientStats()
         self._runner = RequestRunner(
             http=self._http,
@@ -153,14 +155,14 @@ class MicrosoftAdsClient:
             timeout=request_timeout,
             max_response_bytes=max_response_bytes,
             attempt_seconds=attempt_seconds,
-            sleep=sleep if sleep is not None else time.sleep,
+            sleep=sleep,
         )
         # Reporting is REST-only whatever ``transport`` says: its runner is built on first use.
         self._reporting_args = (auth, developer_token.strip(), request_timeout, max_response_bytes)
         self._attempt_seconds = attempt_seconds
         self._reporting_options = reporting
         self._reporting: ReportingService | None = None
-        self._sleep = sleep if sleep is not None else time.sleep
+        self._sleep = sleep
 
     @classmethod
     def from_settings(

@@ -19,7 +19,7 @@ Attempts and total time are both bounded; a wait that would cross the time budge
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tenacity
 
@@ -47,6 +47,8 @@ class RetryPolicy:
     :param backoff_max: longest single backoff wait.
     :param throttle_wait: minimum wait after error 117 (call rate exceeded); tests pass tiny values.
     :param retry_after_cap: longest wait honoured from a ``Retry-After`` header.
+    :param sleep: how the waits are spent (default ``time.sleep``); tests pass a recorder, so that a
+        policy handed to the hook (``MicrosoftAdsHook(..., retry=policy)``) also says how to wait.
     """
 
     max_attempts: int = 5
@@ -55,6 +57,7 @@ class RetryPolicy:
     backoff_max: float = 30.0
     throttle_wait: float = 60.0
     retry_after_cap: float = 300.0
+    sleep: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):

@@ -199,19 +199,21 @@ class RequestRunner:
         def attempt() -> T:
             nonlocal refreshed, attempts, host
             attempts += 1
-            with deadline(self._attempt_seconds):
-                while True:
-                    token = self._auth.get_access_token()
-                    wire = self._encode(op, request, token)
-                    host = urlsplit(wire.url).hostname
-                    try:
+            while True:
+                # The token has its own budget (the token endpoint's 30 s, within this request's
+                # overall deadline); the attempt's own deadline covers only this exchange.
+                token = self._auth.get_access_token()
+                wire = self._encode(op, request, token)
+                host = urlsplit(wire.url).hostname
+                try:
+                    with deadline(self._attempt_seconds):
                         return decode(self._exchange(op, wire, token))
-                    except TokenExpiredError:
-                        if refreshed:
-                            raise
-                        refreshed = True
-                        self._stats.token_refreshes += 1
-                        self._auth.invalidate(token)
+                except TokenExpiredError:
+                    if refreshed:
+                        raise
+                    refreshed = True
+                    self._stats.token_refreshes += 1
+                    self._auth.invalidate(token)
 
         retrying = self._policy.retrying(sleep=self._sleep, before_sleep=self._count_retry)
         with deadline(self._policy.max_total_seconds):

@@ -134,6 +134,7 @@ class _AccountDiscoveryOperator(BaseOperator):
         statuses: Iterable[str] | str | None = None,
         name_contains: str | None = None,
         page_size: int = 1000,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,6 +146,7 @@ class _AccountDiscoveryOperator(BaseOperator):
         self.statuses = statuses
         self.name_contains = name_contains
         self.page_size = page_size
+        self.hook_params = dict(hook_params or {})
         self.accounts_ui_url: str | None = None
 
     def discover(self, context: Context, *, with_customer_names: bool) -> Iterator[Account]:
@@ -165,7 +167,7 @@ class _AccountDiscoveryOperator(BaseOperator):
         statuses: tuple[str, ...] | None,
         with_customer_names: bool,
     ) -> Iterator[Account]:
-        hook = MicrosoftAdsHook(self.msads_conn_id)
+        hook = MicrosoftAdsHook(self.msads_conn_id, **self.hook_params)
         self.log.info(
             "Discovering Microsoft Advertising accounts via %r (customers: %s, accounts: %s, statuses: %s, "
             "name contains: %r)",
@@ -220,6 +222,8 @@ class MicrosoftAdsListAccountsOperator(_AccountDiscoveryOperator):
     :param with_customer_names: look customer names up (extra API calls per customer); default: only
         when ``customer_name`` is among ``fields``.
     :param page_size: accounts per SearchAccounts page (1-1000).
+    :param hook_params: keyword arguments for :class:`MicrosoftAdsHook`, e.g.
+        ``{"retry": RetryPolicy(max_attempts=3), "timeout": 30}``.
     """
 
     template_fields: Sequence[str] = (
@@ -350,6 +354,7 @@ class MicrosoftAdsAccountsToSqlOperator(_AccountDiscoveryOperator):
     :param statuses: only these lifecycle statuses. (templated)
     :param name_contains: only accounts whose name contains this text. (templated)
     :param page_size: accounts per SearchAccounts page (1-1000).
+    :param hook_params: keyword arguments for :class:`MicrosoftAdsHook` (e.g. ``retry``, ``timeout``).
     """
 
     template_fields: Sequence[str] = (

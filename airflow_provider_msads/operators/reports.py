@@ -182,8 +182,8 @@ class _ReportOperator(BaseOperator):
                 _positive_seconds(self.poll_timeout, "poll_timeout")
                 account_ids = normalise_account_ids(self.account_ids)
                 columns = self._columns()
-                self._request(columns, account_ids or (1,), window)  # report, columns, aggregation, zone
-                self._prepare(context)
+                probe = self._request(columns, account_ids or (1,), window)  # report, columns, aggregation
+                self._prepare(context, probe)
             except (ValueError, TypeError) as err:
                 # Bad input (ConfigurationError included): fail now, Airflow's retries cannot fix it.
                 raise _fail_exception()(f"{type(err).__name__}: {err}") from err
@@ -259,8 +259,8 @@ class _ReportOperator(BaseOperator):
             account_ids=list(account_ids),
         )
 
-    def _prepare(self, context: Context) -> None:
-        """Subclass checks that need no API call (e.g. the SQL connection); runs before the first call."""
+    def _prepare(self, context: Context, request: Any) -> None:
+        """Subclass checks that need no API call (e.g. the SQL table); runs before the first call."""
 
     def _plan_window(self, window: DateWindow, account_ids: Sequence[int]) -> RestatedWindow:
         return RestatedWindow(window, window)
@@ -420,7 +420,7 @@ class _ReportOperator(BaseOperator):
         The client already refreshes an expired link and retries a broken transfer; when even that fails
         the whole download is started again from a new poll, ``DOWNLOAD_ATTEMPTS`` times in all.
         """
-        from airflow_provider_msads.client.errors import TransportError
+        from airflow_provider_msads.client.errors import NetworkError
 
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             status = client.poll_report(rid)
@@ -430,7 +430,7 @@ class _ReportOperator(BaseOperator):
                 )
             try:
                 return stack.enter_context(client.download_report(rid, status, request))
-            except TransportError as err:
+            except NetworkError as err:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     raise
                 self.log.warning("report %s: download failed (%s); downloading again", rid, err)
@@ -508,12 +508,14 @@ class MicrosoftAdsReportToSqlOperator(_ReportOperator):
         self.schema = schema
         self.lookback_days = lookback_days
 
-    def _prepare(self, context: Context) -> None:
+    def _prepare(self, context: Context, request: Any) -> None:
         validate_identifier(self.table, "table name")
         if self.schema:
             validate_identifier(self.schema, "schema name")
         self._restatement = Restatement(_int(self.lookback_days, "lookback_days"))
         self._db_hook = _sql_hook(self.sql_conn_id)
+        # An existing table with other columns fails now, not after waiting for Microsoft.
+        self._writer(request).check_table()
 
     def _writer(self, request: Any) -> Any:
         from airflow_provider_msads.client.reporting import column_kind, key_columns
@@ -613,7 +615,7 @@ class MicrosoftAdsReportOperator(_ReportOperator):
         self.file_format = file_format
         self.storage_conn_id = storage_conn_id
 
-    def _prepare(self, context: Context) -> None:
+    def _prepare(self, context: Context, request: Any) -> None:
         if self.file_format not in FILE_FORMATS:
             raise ValueError(
                 f"file_format must be one of {', '.join(FILE_FORMATS)}, got {self.file_format!r}"

@@ -289,6 +289,15 @@ class ReportTableWriter:
                 complete = counted.complete
         return ReportWriteStats(deleted=deleted, inserted=inserted, complete=complete)
 
+    def check_table(self) -> None:
+        """Raise :class:`ReportTableMismatchError` now if the table exists with other columns.
+
+        For callers that want to fail before pulling a report (the report operators do); the write checks
+        again inside its transaction.
+        """
+        with self.engine.connect() as conn:
+            self._check_columns(conn)
+
     def earliest_incomplete_day(self, account_ids: Sequence[int], since: date) -> date | None:
         """The first day on or after ``since`` that a previous load stored as not complete for these
         accounts (restatement: re-pull from there), or None (nothing incomplete, or no table yet)."""

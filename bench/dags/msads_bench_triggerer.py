@@ -1,51 +1,38 @@
-"""Bench DAG: N report waits that start straight on the triggerer (``start_from_trigger``).
+"""Bench DAG: N report tasks that the benchmark defers onto the triggerer without running them on a worker.
 
-Why not the report operator itself: its tasks first run on a worker (Submit) and then defer; on a
-2-core machine, running 1,000 worker processes would take far longer than the measurement. Here the
-scheduler defers each mapped task instance directly (Airflow's ``start_from_trigger``), with the same
-trigger class and the same kwargs shape the operator writes, for report requests the benchmark
-submitted beforehand (one task per wait: Airflow 3.3 starts only unmapped tasks from the
-triggerer). The triggerer cannot tell the difference: it runs 1,000
-``MicrosoftAdsReportTrigger`` instances, each polling its own report every ``poll_interval`` seconds.
-
-``msads_bench_triggerer.json`` next to this file holds one kwargs dict per task (written by
-``bench/run.py``).
+Why: running 1,000 report tasks on workers just to reach ``defer()`` would take far longer than the
+measurement on a 2-core machine. The mapped task sits in a pool with no slots (``msads_bench_hold``), so
+no worker ever runs it; ``bench/triggerer_defer.py`` then writes, for each task instance, exactly what
+the task execution API writes when a task defers (a ``trigger`` row with the serialized
+``MicrosoftAdsReportTrigger`` and the task instance set to ``deferred``). From there on the triggerer
+cannot tell the difference: it runs N report triggers, each polling its own report request.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
-from airflow.triggers.base import StartTriggerArgs
 
-CLASSPATH = "airflow_provider_msads.triggers.reports.MicrosoftAdsReportTrigger"
-KWARGS_FILE = Path(__file__).with_suffix(".json")
+POOL = "msads_bench_hold"
+COUNT = int(os.environ.get("MSADS_BENCH_TRIGGERS", "0") or 0)
 
 
 class WaitForReport(BaseOperator):
-    """Starts on the triggerer with ``trigger_kwargs``; never runs on a worker during the benchmark."""
+    """Never executed in the benchmark: deferred from outside, resumed (if ever) here."""
 
-    start_trigger_args = StartTriggerArgs(
-        trigger_cls=CLASSPATH,
-        trigger_kwargs={},
-        next_method="execute_complete",
-        next_kwargs=None,
-        timeout=None,
-    )
-    start_from_trigger = True
-
-    def __init__(self, *, trigger_kwargs: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, *, index: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # a copy per task: the class attribute is shared by every instance
-        self.start_trigger_args = replace(type(self).start_trigger_args, trigger_kwargs=trigger_kwargs)
+        self.index = index
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
-        self.log.info("reports finished: %s", event.get("status"))
+    def execute(self, context: Any) -> None:
+        raise RuntimeError("the benchmark defers this task from outside; it must not run on a worker")
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
+        return json.dumps(event)
 
 
 with DAG(
@@ -53,11 +40,6 @@ with DAG(
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    max_active_tasks=2000,
     tags=["msads", "bench"],
 ) as dag:
-    # One task per wait, not one mapped task: Airflow 3.3 cannot start MAPPED tasks from the triggerer.
-    for index, trigger_kwargs in enumerate(
-        json.loads(KWARGS_FILE.read_text()) if KWARGS_FILE.exists() else []
-    ):
-        WaitForReport(task_id=f"wait_{index:04d}", trigger_kwargs=trigger_kwargs)
+    WaitForReport.partial(task_id="wait_for_report", pool=POOL).expand(index=list(range(COUNT)))

@@ -228,3 +228,20 @@ def test_no_secret_guard() -> None:
     with pytest.raises(RuntimeError, match="refusing to store trigger arguments") as err:
         assert_no_secret({"x": "Bearer s3cr3t-token"}, ["s3cr3t-token"], "trigger arguments")
     assert "s3cr3t" not in str(err.value)
+
+
+def test_a_table_with_other_columns_fails_before_any_api_call(
+    no_api: NoApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import sqlite3
+
+    db = tmp_path / "w.sqlite"
+    with sqlite3.connect(db) as c:
+        c.execute('CREATE TABLE msads_perf ("AccountId" BIGINT, "Clicks" BIGINT)')
+    monkeypatch.setenv("AIRFLOW_CONN_MSADS_MISMATCH", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    op = sql_op(sql_conn_id="msads_mismatch")
+    with pytest.raises(AirflowFailException, match="has other columns than this report writes") as failed:
+        op.execute(context())  # type: ignore[arg-type]
+    assert "ReportTableMismatchError" in str(failed.value)
+    assert NoApi.calls == 0

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -145,23 +144,10 @@ def expected_rows(emu: Emulator, *, with_customer_names: bool = True) -> list[di
 
 
 class RecordedSleeps(list[float]):
-    """Installed as the API client's ``time.sleep``: retry waits are recorded, not slept."""
+    """Given to the hook as ``RetryPolicy(sleep=...)``: retry waits are recorded, not slept."""
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-def record_client_sleeps(monkeypatch: pytest.MonkeyPatch) -> RecordedSleeps:
-    """Make every MicrosoftAdsClient built from now on (also by the hook) record its retry waits.
-
-    The client binds ``time.sleep`` when it is built; only its module's ``time`` is replaced, so the
-    emulator, the databases and Airflow keep real time.
-    """
-    import airflow_provider_msads.client.client as client_module
-
-    sleeps = RecordedSleeps()
-    monkeypatch.setattr(client_module, "time", SimpleNamespace(sleep=sleeps))
-    return sleeps
 
 
 # -- SQL targets ---------------------------------------------------------------------------------------------

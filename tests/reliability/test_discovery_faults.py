@@ -18,7 +18,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 from msads_reliability_helpers import (
     RecordedSleeps,
@@ -30,7 +29,6 @@ from msads_reliability_helpers import (
     known_secrets,
     lost_and_duplicated,
     make_sql_target,
-    record_client_sleeps,
     secrets_in,
     unique_conn_id,
 )
@@ -43,6 +41,7 @@ from airflow_provider_msads.client.errors import (
     TerminalAuthError,
     TransientApiError,
 )
+from airflow_provider_msads.client.retry import RetryPolicy
 from airflow_provider_msads.hooks.token_store import VariableTokenStore
 from airflow_provider_msads.operators.accounts import (
     MicrosoftAdsAccountsToSqlOperator,
@@ -73,6 +72,11 @@ class World:
     conn_id: str
     sleeps: RecordedSleeps
     monkeypatch: pytest.MonkeyPatch
+    timeout: float | None = None  # per attempt; the production default (60 s) when None
+
+    def hook_params(self) -> dict[str, Any]:
+        """The production retry policy with its waits recorded instead of slept, set on the hook."""
+        return {"retry": RetryPolicy(sleep=self.sleeps), "timeout": self.timeout}
 
     def connect(self, **extra: Any) -> None:
         """(Re)define the msads connection, e.g. with ``transport="soap"``."""
@@ -86,6 +90,7 @@ class World:
             table=self.target.table,
             page_size=PAGE,
             batch_size=BATCH,
+            hook_params=self.hook_params(),
         )
         ti = FakeTI()
         context: Any = {"ti": ti, "dag_run": SimpleNamespace(run_after=run_after)}
@@ -119,16 +124,9 @@ def world(
     target = make_sql_target("sqlite", tmp_path)
     monkeypatch.setenv(f"AIRFLOW_CONN_{SQL_CONN.upper()}", target.uri)
     caplog.set_level(logging.DEBUG)
-    w = World(emu, expected, target, unique_conn_id(), record_client_sleeps(monkeypatch), monkeypatch)
+    w = World(emu, expected, target, unique_conn_id(), RecordedSleeps(), monkeypatch)
     w.connect()
     return w
-
-
-def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """The hook's clients time out after ``seconds`` (default 60 s) so a held page costs little."""
-    import airflow_provider_msads.client.client as client_module
-
-    monkeypatch.setattr(client_module, "DEFAULT_TIMEOUT", httpx.Timeout(seconds))
 
 
 # -- recoverable: the table ends exactly as one clean run leaves it ------------------------------------------
@@ -169,8 +167,7 @@ def test_recoverable_fault_leaves_exactly_one_clean_run(
     emu = world.emu
     if row.transport != "rest":
         world.connect(transport=row.transport)
-    if row.timeout is not None:
-        short_timeout(monkeypatch, row.timeout)
+    world.timeout = row.timeout
     emu.faults.inject("SearchAccounts", **row.fault)
 
     stats, ti = world.to_sql(RUN_1)
@@ -209,7 +206,9 @@ def test_fault_storm_on_every_route_still_gives_exact_xcom(world: World, recorde
     emu.faults.inject("SearchAccounts", kind="truncate", after=1)
     emu.faults.inject("SearchAccounts", error_code=2208, after=3)
     emu.faults.inject("GetCustomer", kind="html", after=1)
-    op = MicrosoftAdsListAccountsOperator(task_id="list", msads_conn_id=world.conn_id, page_size=PAGE)
+    op = MicrosoftAdsListAccountsOperator(
+        task_id="list", msads_conn_id=world.conn_id, page_size=PAGE, hook_params=world.hook_params()
+    )
     ti = FakeTI()
     rows = op.execute({"ti": ti, "dag_run": SimpleNamespace(run_after=RUN_1)})  # type: ignore[arg-type]
     ids = [r["account_id"] for r in rows]
@@ -308,11 +307,15 @@ def test_terminal_fault_keeps_the_previous_table_and_says_what_to_do(
     emu.reset()
     world.conn_id = unique_conn_id()  # a fresh token chain for the reset emulator
     world.connect()
-    short_timeout(monkeypatch, 0.3)
+    world.timeout = 0.3
     arrange(world)
 
-    with pytest.raises(cls) as caught:
+    with pytest.raises(Exception) as raised:
         world.to_sql(RUN_2)
+    # Terminal errors reach Airflow as AirflowFailException (no task retries), the cause attached.
+    error = raised.value.__cause__ if type(raised.value).__name__ == "AirflowFailException" else raised.value
+    assert isinstance(error, cls), repr(raised.value)
+    caught = SimpleNamespace(value=error)
 
     after = world.target.snapshot()
     lost, duplicated = lost_and_duplicated(

@@ -62,6 +62,10 @@ FAST_SETTINGS: dict[str, str] = {
     "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
     "AIRFLOW__CELERY__SYNC_PARALLELISM": "2",
     "AIRFLOW__API__WORKER_TIMEOUT": "300",
+    # a busy 2-core host answers the task execution API slower than the 5 s default
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+    # only the runs a test triggers: no scheduled run of a @daily example DAG on top
+    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
 }
 
 
@@ -177,6 +181,8 @@ class Cluster:
     :param worker_concurrency: Celery pool size per worker.
     :param env: extra settings for every machine (after :data:`FAST_SETTINGS`).
     :param triggerer: start an ``airflow triggerer``.
+    :param celery_config: ``[celery] celery_config_options`` (e.g. a module that preloads the provider).
+    :param python_path: directories put first on every machine's PYTHONPATH.
     :param warehouse_conn_id: also define this connection, pointing at the cluster's own database (a
         warehouse that is dropped with it); None: do not.
     """
@@ -190,6 +196,8 @@ class Cluster:
     triggerer: bool = True
     api_workers: int = 2
     warehouse_conn_id: str | None = "msads_warehouse"
+    celery_config: str | None = None
+    python_path: Sequence[Path] = ()
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     machines: list[Machine] = field(default_factory=list)
     api_url: str = ""
@@ -303,6 +311,11 @@ class Cluster:
             **FAST_SETTINGS,
             **self.env,
         }
+        if self.python_path:
+            paths = [str(p) for p in self.python_path]
+            env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [base.get("PYTHONPATH")])])
+        if self.celery_config:
+            env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = self.celery_config
         connections = dict(self.connections)
         if self.warehouse_conn_id:
             connections.setdefault(self.warehouse_conn_id, self.warehouse_uri)
@@ -378,6 +391,16 @@ class Cluster:
             host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=self.database, connect_timeout=5
         ) as conn:
             return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+
+    def dict_rows(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=self.database, connect_timeout=5
+        ) as conn:
+            return list(conn.cursor(row_factory=dict_row).execute(query, params).fetchall())  # type: ignore[arg-type]
 
     def wait_for_dags(self, dag_ids: Sequence[str], timeout: float = START_TIMEOUT) -> None:
         """Until the DAG processor has parsed and serialized every one of ``dag_ids``."""

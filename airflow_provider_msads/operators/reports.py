@@ -420,7 +420,7 @@ class _ReportOperator(BaseOperator):
         The client already refreshes an expired link and retries a broken transfer; when even that fails
         the whole download is started again from a new poll, ``DOWNLOAD_ATTEMPTS`` times in all.
         """
-        from airflow_provider_msads.client.errors import TransportError
+        from airflow_provider_msads.client.errors import NetworkError
 
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             status = client.poll_report(rid)
@@ -430,7 +430,7 @@ class _ReportOperator(BaseOperator):
                 )
             try:
                 return stack.enter_context(client.download_report(rid, status, request))
-            except TransportError as err:
+            except NetworkError as err:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     raise
                 self.log.warning("report %s: download failed (%s); downloading again", rid, err)

@@ -174,11 +174,11 @@ class ReportPoller:
         """One Poll call; transient trouble counts as Pending (the next round asks again)."""
         from airflow_provider_msads.client.errors import (
             MalformedResponseError,
+            NetworkError,
             ThrottledError,
             TokenExpiredError,
             TransientApiError,
             TransientAuthError,
-            TransportError,
         )
         from airflow_provider_msads.hooks.msads import TERMINAL_ERRORS
 
@@ -200,7 +200,7 @@ class ReportPoller:
             except (ThrottledError, TransientApiError) as err:
                 self.log.warning("report %s: poll failed, will poll again: %s", rid, err)
                 return rid, "Pending", err.retry_after
-            except (TransientAuthError, MalformedResponseError, TransportError) as err:
+            except (TransientAuthError, MalformedResponseError, NetworkError) as err:
                 self.log.warning("report %s: poll failed, will poll again: %s", rid, err)
                 return rid, "Pending", None
             self.log.info("report %s: %s (poll %d)", rid, status.status, self.polls)

@@ -176,7 +176,7 @@ def test_sql_dag_at_debug_invalid_grant_mid_run_fails_precisely_and_keeps_the_ta
     assert (emu.counters["SearchAccounts"], emu.counters["token"]) == (2, 2)
     output = places["command output"]
     assert "TerminalAuthError" in output
-    assert "AADSTS70008, invalid_grant" in output and "run `msads-auth` to re-consent" in output
+    assert "AADSTS70008, invalid_grant): run `msads-auth`" in output and "to re-consent" in output
     assert after == before  # yesterday's table, untouched
     assert "[debug" in output.lower()
     assert found == 0, {k: secrets_in([v], secrets) for k, v in places.items()}

@@ -7,7 +7,7 @@ second home for any protocol fact, only a different way of sending the bytes.
 
 * :func:`shared_async_http_client`: one ``httpx.AsyncClient`` per event loop (reference-counted: closed
   when its last user leaves), so a thousand deferred polls share one connection pool and no thread.
-* :func:`poll_report_async`: one Poll; network failures become :class:`TransportError`, faults the
+* :func:`poll_report_async`: one Poll; network failures become :class:`NetworkError`, faults the
   typed reporting errors that the synchronous client raises.
 """
 
@@ -24,7 +24,7 @@ import httpx
 
 from airflow_provider_msads import __version__
 from airflow_provider_msads.client.environments import Endpoints
-from airflow_provider_msads.client.errors import ResponseTooLargeError, TransportError
+from airflow_provider_msads.client.errors import NetworkError, ResponseTooLargeError
 from airflow_provider_msads.client.http_client import shared_ssl_context
 from airflow_provider_msads.client.reporting.protocol import (
     POLL,
@@ -110,9 +110,9 @@ async def poll_report_async(
                     )
                 chunks.append(chunk)
     except httpx.TimeoutException as err:
-        raise TransportError(f"timed out ({type(err).__name__})", operation=POLL.name) from None
+        raise NetworkError(f"timed out ({type(err).__name__})", operation=POLL.name) from None
     except httpx.TransportError as err:
-        raise TransportError(f"request failed: {type(err).__name__}", operation=POLL.name) from None
+        raise NetworkError(f"request failed: {type(err).__name__}", operation=POLL.name) from None
     return parse_poll_response(
         response.status_code,
         response.headers,

@@ -1,8 +1,8 @@
 """Reporting errors: what each reporting fault code and failure means, and what to do (one home).
 
-They extend the core hierarchy (``client/errors.py``), so ``except ApiError`` / ``TransportError`` and the
+They extend the core hierarchy (``client/errors.py``), so ``except ApiError`` / ``NetworkError`` and the
 retry policy keep working: ``ReportThrottledError`` is a ``ThrottledError`` (retried after a wait),
-``ReportDownloadError`` a ``TransportError`` (retried), the rest are terminal for the request at hand.
+``ReportDownloadError`` a ``NetworkError`` (retried), the rest are terminal for the request at hand.
 
     ApiError
     ├── ReportRequestError        2001-2061: the request itself is wrong (a column, a date, the scope) — terminal
@@ -12,7 +12,7 @@ retry policy keep working: ``ReportThrottledError`` is a ``ThrottledError`` (ret
     ├── ReportNotFoundError       2100 / 2101: the ReportRequestId is unknown or expired — submit again
     └── ThrottledError
         └── ReportThrottledError  207: too many concurrent report requests — retried later
-    TransportError
+    NetworkError
     ├── ReportTimeoutError        the report was still Pending when the total wait ran out
     ├── ReportDownloadError       the file could not be fetched (after retries)
     └── MalformedResponseError
@@ -28,8 +28,8 @@ from airflow_provider_msads.client.errors import (
     ApiError,
     ApiErrorDetail,
     MalformedResponseError,
+    NetworkError,
     ThrottledError,
-    TransportError,
 )
 
 CONCURRENT_REQUEST_OVER_LIMIT = 207
@@ -88,7 +88,7 @@ class ReportThrottledError(ThrottledError):
     """207 ConcurrentRequestOverLimit: too many report requests in flight for this user; retried later."""
 
 
-class ReportTimeoutError(TransportError):
+class ReportTimeoutError(NetworkError):
     """The report stayed Pending longer than the configured total wait.
 
     ``report_request_id`` can be polled again later (valid for about a day), e.g. from a deferred task.
@@ -101,7 +101,7 @@ class ReportTimeoutError(TransportError):
         super().__init__(message, operation=operation)
 
 
-class ReportDownloadError(TransportError):
+class ReportDownloadError(NetworkError):
     """The report file could not be downloaded (storage 5xx, reset, timeout) after the retries.
 
     ``retryable`` is False for what the same URL cannot fix (size limit, an unexpected status, an URL

@@ -136,6 +136,23 @@ def test_rows_header_checked_across_blocks(tmp_path: Path) -> None:
         list(ReportFile(bad))
 
 
+def test_text_across_read_chunks_and_blocks(tmp_path: Path) -> None:
+    """Multi-byte UTF-8, quoted newlines/commas/quotes and markers in a file spanning many decode chunks
+    and row blocks: every cell comes back exactly, markers as None only where they are."""
+    n = BLOCK_ROWS * 9 + 3
+    texts = [f'Käse €{i}, "x"\r\nline ✓ {"ü" * (i % 61)}' for i in range(n)]
+    rows = [
+        [str(i), texts[i], "--" if i % 301 == 0 else f"{i}.5", "" if i % 997 == 0 else "7"] for i in range(n)
+    ]
+    text = csv_report(rows, ["AccountId", "CampaignName", "Spend", "QualityScore"])
+    assert len(text) > 3 * 65536  # several decode chunks
+    got = list(ReportFile(write(tmp_path, zipped(text))))
+    assert [r["CampaignName"] for r in got] == texts
+    assert [r["AccountId"] for r in got] == list(range(n))
+    assert [r["Spend"] for r in got] == [None if i % 301 == 0 else Decimal(f"{i}.5") for i in range(n)]
+    assert [r["QualityScore"] for r in got] == [None if i % 997 == 0 else 7 for i in range(n)]
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [

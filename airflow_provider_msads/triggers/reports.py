@@ -137,6 +137,7 @@ class ReportPoller:
     sleep: Any = asyncio.sleep
     polls: int = 0
     rounds: int = field(default=0)
+    _announced: set[str] = field(default_factory=set)  # ids whose Pending was logged at INFO
 
     async def wait_all(self, statuses: dict[str, str]) -> dict[str, Any]:
         """Poll every Pending id each round, wait per the schedule, stop when none is Pending."""
@@ -203,7 +204,13 @@ class ReportPoller:
             except (TransientAuthError, MalformedResponseError, NetworkError) as err:
                 self.log.warning("report %s: poll failed, will poll again: %s", rid, err)
                 return rid, "Pending", None
-            self.log.info("report %s: %s (poll %d)", rid, status.status, self.polls)
+            # Pending is the common case (1,000 waits at 30 s = 33 polls/s on one triggerer): log it at
+            # INFO once per report, then at DEBUG; the final status is always logged at INFO.
+            quiet = status.status == "Pending" and rid in self._announced
+            self._announced.add(rid)
+            (self.log.debug if quiet else self.log.info)(
+                "report %s: %s (poll %d)", rid, status.status, self.polls
+            )
             return rid, status.status, None
 
 

@@ -102,12 +102,20 @@ def accounts_table_asset(
     :param sql_conn_id: the SQL connection id.
     :param schema: the schema, if any.
     """
+    return sql_table_asset("msads_accounts", table, sql_conn_id=sql_conn_id, schema=schema)
+
+
+def sql_table_asset(kind: str, table: str, *, sql_conn_id: str, schema: str | None) -> Asset:
+    """The one Asset scheme of every table this provider writes: ``x-msads-sql://<conn>/<schema or _>/<table>``.
+
+    :param kind: the Asset name's prefix (``msads_accounts``, ``msads_report``).
+    """
     validate_identifier(table, "table name")
     if schema:
         validate_identifier(schema, "schema name")
     qualified = f"{schema}.{table}" if schema else table
     return Asset(
-        name=f"msads_accounts:{sql_conn_id}:{qualified}",
+        name=f"{kind}:{sql_conn_id}:{qualified}",
         uri=f"x-msads-sql://{sql_conn_id}/{schema or '_'}/{table}",
         group="msads",
     )

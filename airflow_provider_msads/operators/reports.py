@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, _fail_exception, fail_without_retries
-from airflow_provider_msads.operators.accounts import _literal
+from airflow_provider_msads.operators.accounts import _literal, sql_table_asset
 from airflow_provider_msads.operators.report_plan import (
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_POLL_INTERVAL,
@@ -88,15 +88,7 @@ def report_table_asset(
     :param sql_conn_id: the SQL connection id.
     :param schema: the schema, if any.
     """
-    validate_identifier(table, "table name")
-    if schema:
-        validate_identifier(schema, "schema name")
-    qualified = f"{schema}.{table}" if schema else table
-    return Asset(
-        name=f"msads_report:{sql_conn_id}:{qualified}",
-        uri=f"x-msads-sql://{sql_conn_id}/{schema or '_'}/{table}",
-        group="msads",
-    )
+    return sql_table_asset("msads_report", table, sql_conn_id=sql_conn_id, schema=schema)
 
 
 def report_file_asset(path: str | os.PathLike[str]) -> Asset:

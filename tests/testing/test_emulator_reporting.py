@@ -424,7 +424,8 @@ def test_cli_serves_reporting_behind_the_same_url(http: httpx.Client) -> None:
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline().strip() for _ in range(4)]
-        url = lines[0]
+        assert lines[0].startswith("export MSADS_EMULATOR_URL=") and lines[1].startswith("export ")
+        url = lines[0].partition("=")[2]
         conn = json.loads(shlex.split(lines[1].partition("=")[2])[0])
         assert conn["extra"]["api_base_url"] == url
         storage = lines[3].rsplit(" ", 1)[1]

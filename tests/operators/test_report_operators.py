@@ -12,7 +12,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+
+try:
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 3.1 (the floor) keeps it in airflow.exceptions
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
 from airflow_provider_msads.client.errors import ConfigurationError
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook

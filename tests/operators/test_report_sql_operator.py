@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1 (the floor) keeps it in airflow.exceptions
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined]
 from msads_report_helpers import (
     COLUMNS,
     DAY,

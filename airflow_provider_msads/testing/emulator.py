@@ -411,9 +411,7 @@ class Emulator:
                     self.grant_counts[grant] += 1
         response = _oauth_http(result)
         if fault is not None:  # delay-only or truncate on a normal answer
-            response.delay = fault.delay
-            if fault.kind == "truncate":
-                response.action = "truncate"
+            _delay_or_truncate(response, fault)
         return self._record(request, route, "oauth", None, fault, response)
 
     def _oauth_fault(self, fault: Fault, route: str) -> Response | None:
@@ -445,9 +443,7 @@ class Emulator:
         response = _oauth_http(result)
         if fault.retry_after is not None:
             response.headers.append(("Retry-After", _seconds(fault.retry_after)))
-        response.delay = fault.delay
-        if fault.kind == "truncate":
-            response.action = "truncate"
+        _delay_or_truncate(response, fault)
         return response
 
     # ------------------------------------------------------------------ REST
@@ -474,9 +470,7 @@ class Emulator:
                 status, body = err.http_status, rest_fault_body(err, tracking_id)
             response = Response(status, body, headers)
         if fault is not None:
-            response.delay = fault.delay
-            if fault.kind == "truncate":
-                response.action = "truncate"
+            _delay_or_truncate(response, fault)
         return self._record(request, operation, "rest", tracking_id, fault, response)
 
     # ------------------------------------------------------------------ SOAP
@@ -513,9 +507,7 @@ class Emulator:
                 self.counters["unknown"] += 1
                 self.transport_counters[("unknown", "soap")] += 1
         if fault is not None:
-            response.delay = fault.delay
-            if fault.kind == "truncate":
-                response.action = "truncate"
+            _delay_or_truncate(response, fault)
         return self._record(request, operation, "soap", tracking_id, fault, response)
 
     # ------------------------------------------------------------------ Reporting (REST)
@@ -544,9 +536,7 @@ class Emulator:
             except ReportingFault as err:
                 response = Response(err.http_status, fault_bytes(err, tracking_id), headers)
         if fault is not None:
-            response.delay = fault.delay
-            if fault.kind == "truncate":
-                response.action = "truncate"
+            _delay_or_truncate(response, fault)
         return self._record(request, operation, "rest", tracking_id, fault, response)
 
     def _reporting_fault(self, fault: Fault, tracking_id: str) -> Response | None:
@@ -614,10 +604,15 @@ class Emulator:
             )
         if fault.retry_after is not None:
             response.headers.append(("Retry-After", _seconds(fault.retry_after)))
-        response.delay = fault.delay
-        if fault.kind == "truncate":
-            response.action = "truncate"
+        _delay_or_truncate(response, fault)
         return response
+
+
+def _delay_or_truncate(response: Response, fault: Fault) -> None:
+    """What every route's fault does to an answer it still sends: wait first, and cut a truncate short."""
+    response.delay = fault.delay
+    if fault.kind == "truncate":
+        response.action = "truncate"
 
 
 def _socket_fault(fault: Fault) -> Response | None:

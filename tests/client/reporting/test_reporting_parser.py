@@ -153,6 +153,33 @@ def test_text_across_read_chunks_and_blocks(tmp_path: Path) -> None:
     assert [r["QualityScore"] for r in got] == [None if i % 997 == 0 else 7 for i in range(n)]
 
 
+def test_repeated_and_distinct_values_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Numbers repeat (ids, counts: served from the column's memo) or never do (a per-row id, money: the
+    memo fills up and is dropped): both convert exactly, '%' and markers included, and a bad value after
+    many good ones still fails naming the column."""
+    from airflow_provider_msads.client.reporting import parser
+
+    monkeypatch.setattr(parser, "MEMO_MAX", 100)  # so the drop happens within a few blocks
+    n = BLOCK_ROWS * 6 + 7
+    rows = [
+        [str(1000 + i % 3), str(5_000_000 + i), f"{i % 50}.25%", f"{i}.{i % 100:02d}", "--" if i % 9 else "4"]
+        for i in range(n)
+    ]
+    cols = ["AccountId", "KeywordId", "Ctr", "Spend", "QualityScore"]
+    got = list(ReportFile(write(tmp_path, zipped(csv_report(rows, cols)))))
+    assert [r["AccountId"] for r in got] == [1000 + i % 3 for i in range(n)]
+    assert [r["KeywordId"] for r in got] == [5_000_000 + i for i in range(n)]
+    assert [r["Ctr"] for r in got] == [Decimal(f"{i % 50}.25") for i in range(n)]
+    assert [r["Spend"] for r in got] == [Decimal(f"{i}.{i % 100:02d}") for i in range(n)]
+    assert [r["QualityScore"] for r in got] == [None if i % 9 else 4 for i in range(n)]
+    assert all(list(r) == cols for r in got)  # every row has every column, in file order
+
+    rows[n - 2][0] = "10O1"  # a letter O among thousands of repeated ids
+    bad = write(tmp_path, zipped(csv_report(rows, cols)), "bad.zip")
+    with pytest.raises(MalformedReportError, match="column 'AccountId': '10O1' is not a valid integer"):
+        list(ReportFile(bad))
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [

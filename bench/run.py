@@ -572,15 +572,17 @@ def bench_report_load(cfg: Config, report: Report) -> None:
             ]
         )
         if db == "postgresql" and mode == "e2e" and floor:
+            # The goal: the report file through parser and writer, against \copy of the same rows.
             report.target(
-                f"report load postgresql {n:,} rows end to end from the report file, vs psql \\copy",
-                None,
+                f"report load postgresql {n:,} rows end to end (report file -> table) <= "
+                f"{TARGET_REPORT_RATIO}x psql \\copy",
+                seconds / floor <= TARGET_REPORT_RATIO,
                 f"{seconds / floor:.2f}x (parsing alone: {median([r['generate_seconds'] for r in results]):.2f} s)",
             )
         if db == "postgresql" and mode == "writer" and floor:
             report.target(
-                f"report load postgresql {n:,} rows <= {TARGET_REPORT_RATIO}x psql \\copy (write alone)",
-                write / floor <= TARGET_REPORT_RATIO,
+                f"report load postgresql {n:,} rows, the writer alone, vs psql \\copy",
+                None,
                 f"{write / floor:.2f}x write alone ({seconds / floor:.2f}x with generating the rows)",
             )
     report.add(

@@ -114,7 +114,7 @@ def summary(**values: Any) -> None:
     print("scale:", json.dumps(values, sort_keys=True, default=str))
 
 
-def test_discovery_and_reports_on_two_celery_workers(tmp_path: Path, record_property: Any) -> None:
+def test_discovery_and_reports_on_two_celery_workers(tmp_path: Path) -> None:
     require_services()
     started = time.monotonic()
     emulator = short_lived_emulator()
@@ -194,8 +194,6 @@ def test_discovery_and_reports_on_two_celery_workers(tmp_path: Path, record_prop
         "files_scanned": log_count,
     }
     summary(**facts)
-    for key, value in facts.items():
-        record_property(key, value)
 
     assert len([k for k in tis[DISCOVERY_DAG] if k[0] == "discover_account"]) == ACCOUNTS
     assert len([k for k in tis[REPORT_DAG] if k[0] == "account_performance"]) == ACCOUNTS

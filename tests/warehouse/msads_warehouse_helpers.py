@@ -35,8 +35,8 @@ MYSQL_URI = os.environ.get("MSADS_TEST_MYSQL_URI", "mysql://root@127.0.0.1:3306/
 TIMINGS: list[str] = []
 
 
-def _unavailable(what: str, err: BaseException) -> None:
-    reason = f"{what} is not reachable ({type(err).__name__}: {err}); start it to run these tests"
+def _unavailable(what: str, err: BaseException, fix: str = "is not reachable ({error}); start it") -> None:
+    reason = f"{what} {fix.format(error=f'{type(err).__name__}: {err}')} to run these tests"
     if os.environ.get("MSADS_REQUIRE_DBS"):
         pytest.fail(f"MSADS_REQUIRE_DBS is set but {reason}")
     pytest.skip(reason)
@@ -57,6 +57,17 @@ def hook_engine(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> E
     """An engine from a real Airflow connection, as the operators build it."""
     from airflow.sdk import BaseHook
 
+    if name == "mysql":
+        try:  # the mysql extra: Airflow's MySQL provider and mysqlclient (compiled against libmariadb)
+            import airflow.providers.mysql  # noqa: F401
+            import MySQLdb  # noqa: F401
+        except ImportError as err:
+            _unavailable(
+                "MariaDB/MySQL",
+                err,
+                "needs the mysql extra ({error}): apt-get install libmariadb-dev pkg-config, then "
+                "pip install -e '.[test,mysql]',",
+            )
     conn_id = f"msads_wh_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", airflow_conn(name, tmp_path))
     engine = engine_for_hook(BaseHook.get_hook(conn_id))

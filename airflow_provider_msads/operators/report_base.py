@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_msads.client.reporting.columns import ACCOUNT_ID
 from airflow_provider_msads.hooks.msads import MicrosoftAdsHook, _fail_exception, fail_without_retries
 from airflow_provider_msads.operators.accounts import _literal
 from airflow_provider_msads.operators.report_plan import (
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 PLAN_XCOM_KEY = "msads_report_plan"
 #: Downloads of one report tried this often when the file arrives broken (truncated, reset).
 DOWNLOAD_ATTEMPTS = 3
-_ACCOUNT_ID = "AccountId"
 
 
 class ReportOperatorBase(BaseOperator):
@@ -174,7 +174,7 @@ class ReportOperatorBase(BaseOperator):
         if isinstance(columns, str):
             columns = [c for c in columns.replace(",", " ").split() if c]
         names = tuple(str(c).strip() for c in columns)
-        return names if _ACCOUNT_ID in names else (_ACCOUNT_ID, *names)
+        return names if ACCOUNT_ID in names else (ACCOUNT_ID, *names)
 
     def _request(self, columns: Sequence[str], account_ids: Sequence[int], window: DateWindow) -> Any:
         from airflow_provider_msads.client.reporting import ReportRequest

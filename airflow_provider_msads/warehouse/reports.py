@@ -50,6 +50,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
 from airflow_provider_msads.client.reporting import ColumnKind
+from airflow_provider_msads.client.reporting.columns import ACCOUNT_ID, TIME_PERIOD
 from airflow_provider_msads.warehouse.bulk import insert_rows
 from airflow_provider_msads.warehouse.dialect import (
     UtcTimestamp,
@@ -67,8 +68,6 @@ WINDOW_START = "msads_window_start"
 WINDOW_END = "msads_window_end"
 RESERVED_PREFIX = "msads_"
 
-ACCOUNT_ID = "AccountId"
-TIME_PERIOD = "TimePeriod"
 
 #: Money, rates and percentages: 38 digits (the widest DuckDB, Snowflake and BigQuery NUMERIC take),
 #: 9 after the point (BigQuery NUMERIC's maximum scale; Microsoft sends at most 2-4).

@@ -33,6 +33,8 @@ ColumnKind = Literal["integer", "decimal", "date", "datetime", "text"]
 COLUMN_KINDS: tuple[ColumnKind, ...] = ("integer", "decimal", "date", "datetime", "text")
 
 TIME_PERIOD = "TimePeriod"
+#: Every report the provider loads carries it: rows are replaced per account.
+ACCOUNT_ID = "AccountId"
 #: TimePeriod's kind per aggregation (the docs' TimePeriod formats).
 TIME_PERIOD_KINDS: dict[str, ColumnKind] = {
     "Summary": "date",

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from airflow_provider_msads.client.reporting.parser import ReportFile
+from airflow_provider_msads.client.reporting import Report, ReportFile, column_kind
 from airflow_provider_msads.warehouse.reports import ReportColumn, ReportTableWriter
 
 URLS = {
@@ -40,18 +40,20 @@ URLS = {
     "mysql": "mysql://root@127.0.0.1:3306/test",
 }
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-v", "ON_ERROR_STOP=1"]
-COLUMNS = (
-    ReportColumn("AccountId", "integer"),
-    ReportColumn("TimePeriod", "date"),
-    ReportColumn("DeviceType", "text"),
-    ReportColumn("AccountName", "text"),
-    ReportColumn("Impressions", "integer"),
-    ReportColumn("Clicks", "integer"),
-    ReportColumn("Spend", "decimal"),
-    ReportColumn("Ctr", "decimal"),
-    ReportColumn("Conversions", "integer"),
-    ReportColumn("Revenue", "decimal"),
+NAMES = (
+    "AccountId",
+    "TimePeriod",
+    "DeviceType",
+    "AccountName",
+    "Impressions",
+    "Clicks",
+    "Spend",
+    "Ctr",
+    "Conversions",
+    "Revenue",
 )
+#: Kinds from the report-type catalogue, as the operator builds its table (Conversions is a decimal).
+COLUMNS = tuple(ReportColumn(n, column_kind("AccountPerformance", n)) for n in NAMES)
 KEY = ("AccountId", "TimePeriod", "DeviceType")
 ACCOUNTS = 1000
 DEVICES = ("Computer", "Smartphone", "Tablet")
@@ -161,7 +163,13 @@ def main() -> int:
                     pass
                 generate_seconds = time.perf_counter() - started
                 started = time.perf_counter()
-                report = ReportFile(report_path, aggregation="Daily", require_header=True)
+                report_file = ReportFile(report_path, aggregation="Daily", require_header=True)
+                report = Report(  # what ``download_report`` yields and the operator loads
+                    [report_file],
+                    columns=report_file.columns,
+                    kinds=report_file.kinds,
+                    metadata=report_file.metadata,
+                )
                 stats = writer.replace_window(
                     report,
                     account_ids=ids,

@@ -379,10 +379,11 @@ def assert_no_secret(payload: Any, secrets: Iterable[str], what: str) -> None:
         )
 
 
-def all_rows(reports: Sequence[Any]) -> Iterator[Mapping[str, Any]]:
-    """The rows of every downloaded report, one stream (a request split by accounts is one load)."""
-    for report in reports:
-        yield from report
+def one_report(reports: Sequence[Any]) -> Any:
+    """Every downloaded report as one ``Report`` (a request split by accounts is one load)."""
+    from airflow_provider_msads.client.reporting import Report
+
+    return Report.combine(reports)
 
 
 def complete_through(reports: Sequence[Any]) -> date | None:

@@ -39,9 +39,9 @@ from airflow_provider_msads.operators.accounts import _literal, sql_table_asset
 from airflow_provider_msads.operators.report_base import (
     PLAN_XCOM_KEY,
     ReportOperatorBase,
-    all_rows,
     assert_no_secret,
     complete_through,
+    one_report,
     whole_number,
 )
 from airflow_provider_msads.operators.report_files import FILE_FORMATS, publish, write_rows
@@ -209,7 +209,7 @@ class MicrosoftAdsReportToSqlOperator(ReportOperatorBase):
         with self._reports(hook, plan) as reports:
             complete = complete_through(reports)
             stats = writer.replace_window(
-                all_rows(reports),
+                one_report(reports),
                 account_ids=list(plan.account_ids),
                 start=plan.window.start,
                 end=plan.window.end,
@@ -290,7 +290,7 @@ class MicrosoftAdsReportOperator(ReportOperatorBase):
         with self._reports(hook, plan) as reports, tempfile.TemporaryDirectory(prefix="msads-report-") as tmp:
             columns = list(reports[0].columns) if reports else []
             local = Path(tmp) / f"report.{self.file_format}"
-            rows = write_rows(local, columns, all_rows(reports), self.file_format)
+            rows = write_rows(local, columns, one_report(reports), self.file_format)
             destination = publish(local, self.path, self.storage_conn_id)
         result = {
             "path": destination,

@@ -6,17 +6,20 @@ SQLAlchemy dialect.
 
 Fast path, used only where ``bench/`` measured it faster and the generic suite passes through it too:
 PostgreSQL through psycopg 3 streams every row through one ``COPY ... FROM STDIN`` (100,000 accounts
-stage in ~0.3 s instead of ~2 s). MySQL/MariaDB (mysqlclient rewrites ``executemany`` into multi-row
+stage in ~0.3 s instead of ~2 s); rows that are already text (a report file's columns,
+:func:`copy_text_columns`) go in as ``COPY`` text built a block at a time, without a Python object per
+value. MySQL/MariaDB (mysqlclient rewrites ``executemany`` into multi-row
 ``INSERT``) and SQLite (``executemany`` in C) are already as fast as their drivers go on the generic
 path: see bench/README.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import islice
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from itertools import islice, repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
@@ -182,3 +185,91 @@ def _row_converter(table: Table, columns: Sequence[str], dialect: Dialect) -> Ca
         return values
 
     return convert
+
+
+#: Columns of text (or None) per block, in the order of the ``columns`` they are copied into.
+TextBlock = Sequence[Sequence[str | None]]
+_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text_columns(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    blocks: Iterable[TextBlock],
+    *,
+    constants: Mapping[str, Any] | None = None,
+    plain: Collection[int] = (),
+) -> int:
+    """``COPY table (columns) FROM STDIN`` (text format) from blocks of text columns; return the row count.
+
+    PostgreSQL through psycopg 3 only (:func:`fast_path_name` is ``"copy"``). Each value must be text the
+    column's type parses (None for NULL); each block becomes one ``COPY`` chunk joined in C, so no Python
+    object is built per value.
+
+    :param constants: columns with the same value in every row (e.g. the load time), appended after
+        ``columns``, bind-processed once as in :func:`insert_rows`.
+    :param plain: indexes of columns that cannot hold a backslash, tab or line break (numbers, days):
+        not searched for characters to escape.
+    """
+    if not _psycopg3(conn):
+        raise ValueError(f"copy_text_columns needs PostgreSQL through psycopg 3, not {conn.dialect.name}")
+    constants = dict(constants or {})
+    preparer = conn.dialect.identifier_preparer
+    column_list = ", ".join(preparer.quote(c) for c in [*columns, *constants])
+    sql = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN"
+    convert = _row_converter(table, list(constants), conn.dialect)
+    values = tuple(convert(tuple(constants.values())) if convert else constants.values())
+    tail = [repeat(_copy_text(v)) for v in values]
+    formats = [_copy_nulls if i in plain else _copy_column for i in range(len(columns))]
+    count = 0
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(sql) as copy:
+            for block in blocks:
+                size = _block_size(block, len(columns))
+                if size:
+                    fields = [f(c) for f, c in zip(formats, block, strict=True)]
+                    rows = zip(*fields, *tail, strict=False)  # the tails repeat forever
+                    copy.write("\n".join(map("\t".join, rows)) + "\n")
+                    count += size
+    finally:
+        cursor.close()
+    return count
+
+
+def _block_size(block: TextBlock, width: int) -> int:
+    sizes = set(map(len, block))
+    if len(block) != width or len(sizes) > 1:
+        raise ValueError(f"a block must hold {width} columns of equal length, got lengths {sorted(sizes)}")
+    return sizes.pop() if sizes else 0
+
+
+def _copy_column(values: Sequence[str | None]) -> Sequence[str]:
+    """One column in COPY's text format: backslash, tab and line breaks escaped, None as ``\\N``."""
+    nulls = None in values
+    text = "".join(cast(Iterable[str], filter(None, values) if nulls else values))
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        values = [v if v is None else v.translate(_COPY_ESCAPES) for v in values]
+    return _copy_nulls(values) if nulls else cast(Sequence[str], values)
+
+
+def _copy_nulls(values: Sequence[str | None]) -> Sequence[str]:
+    """A column without characters to escape: only None becomes ``\\N``."""
+    if None in values:
+        return [_NULL if v is None else v for v in values]
+    return cast(Sequence[str], values)
+
+
+def _copy_text(value: Any) -> str:
+    """A constant (already bind-processed) in COPY's text format."""
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)

@@ -14,9 +14,10 @@ The table is built from the report's columns (:class:`ReportColumn`, kinds from
   window as a whole.
 
 :meth:`ReportTableWriter.replace_window` creates the table if missing, deletes the rows of these
-accounts in the window and streams the new rows in, all in one transaction (PostgreSQL: ``COPY``;
-SQLite and MySQL/MariaDB: the driver's ``executemany``; any other database: SQLAlchemy's
-executemany). A rerun or an Airflow retry therefore gives an identical table, and a failure leaves the
+accounts in the window and streams the new rows in, all in one transaction (PostgreSQL: ``COPY``, fed
+a downloaded :class:`~airflow_provider_msads.client.reporting.Report`'s text as it is, without typing each
+value in Python; SQLite and MySQL/MariaDB: the driver's ``executemany``; any other database:
+SQLAlchemy's executemany). A rerun or an Airflow retry therefore gives an identical table, and a failure leaves the
 previous contents.
 """
 
@@ -27,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import islice
 from operator import itemgetter
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -49,9 +50,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
-from airflow_provider_msads.client.reporting import ColumnKind
+from airflow_provider_msads.client.reporting import ColumnKind, Report
 from airflow_provider_msads.client.reporting.columns import ACCOUNT_ID, TIME_PERIOD
-from airflow_provider_msads.warehouse.bulk import insert_rows
+from airflow_provider_msads.warehouse.bulk import TextBlock, copy_text_columns, fast_path_name, insert_rows
 from airflow_provider_msads.warehouse.dialect import (
     UtcTimestamp,
     column_names,
@@ -248,7 +249,8 @@ class ReportTableWriter:
     ) -> ReportWriteStats:
         """Replace the rows of ``account_ids`` in ``[start, end]`` with ``rows``, in ONE transaction.
 
-        :param rows: typed report rows (dicts keyed by column name), consumed lazily.
+        :param rows: typed report rows (dicts keyed by column name), consumed lazily; or a downloaded
+            :class:`~airflow_provider_msads.client.reporting.Report`, which PostgreSQL loads from its text.
         :param account_ids: the accounts this load covers (their old rows in the window are deleted,
             also when the report has no row for them any more).
         :param start: first day of the window.
@@ -277,15 +279,26 @@ class ReportTableWriter:
                 for chunk in _chunks(ids):
                     result = tx.execute(delete(self.table).where(self._scope(chunk, start, end)))
                     deleted += max(int(result.rowcount), 0)
-                inserted = insert_rows(
-                    tx,
-                    self.table,
-                    (*self._names, IS_COMPLETE),
-                    self._tuples(rows, start, end, complete_through, counted),
-                    batch_size=self.batch_size,
-                    fast=self.fast_path,
-                    constants=constants,
-                )
+                if isinstance(rows, Report) and self._copies_text(tx, rows):
+                    inserted = copy_text_columns(
+                        tx,
+                        self.table,
+                        (*self._names, IS_COMPLETE),
+                        self._text_blocks(rows, start, end, complete_through, counted),
+                        constants=constants,
+                        plain=[i for i, c in enumerate(self.columns) if c.kind != "text"]
+                        + [len(self.columns)],
+                    )
+                else:
+                    inserted = insert_rows(
+                        tx,
+                        self.table,
+                        (*self._names, IS_COMPLETE),
+                        self._tuples(rows, start, end, complete_through, counted),
+                        batch_size=self.batch_size,
+                        fast=self.fast_path,
+                        constants=constants,
+                    )
                 complete = counted.complete
         return ReportWriteStats(deleted=deleted, inserted=inserted, complete=complete)
 
@@ -377,6 +390,70 @@ class ReportTableWriter:
             counted.complete += complete
             yield (*values, complete)
 
+    def _copies_text(self, conn: Connection, report: Report) -> bool:
+        """PostgreSQL's COPY can take ``report``'s text as it is: it holds every column, of the same kinds."""
+        return (
+            self.fast_path
+            and fast_path_name(conn) == "copy"
+            and all(report.kinds.get(c.name) == c.kind for c in self.columns)
+        )
+
+    def _text_blocks(
+        self,
+        report: Report,
+        start: date,
+        end: date,
+        complete_through: date | None,
+        counted: _Counter,
+    ) -> Iterator[TextBlock]:
+        """:meth:`_tuples` for a report's text blocks (SQL literals, :meth:`Report.text_blocks`): the same
+        checks and ``msads_is_complete``, a column at a time. ISO days compare as text."""
+        names = self._names
+        order = [report.columns.index(n) for n in names]
+        keys = [i for i, c in enumerate(self.columns) if c.name in self.key]
+        period = names.index(TIME_PERIOD) if self.period_kind is not None else None
+        first, last = start.isoformat(), end.isoformat()
+        through = complete_through.isoformat() if complete_through is not None else None
+        whole_window = complete_through is not None and end <= complete_through
+        done = 0
+        for block in report.text_blocks():
+            columns = [block[i] for i in order]
+            size = len(columns[0])
+            for i in keys:
+                if None in columns[i]:
+                    if self.columns[i].kind != "text":
+                        row = done + list(columns[i]).index(None)
+                        raise ValueError(f"row {row}: key column {names[i]} is empty")
+                    columns[i] = ["" if v is None else v for v in columns[i]]
+            if period is None:
+                flags: Sequence[str] = ("t" if whole_window else "f",) * size
+                counted.complete += size if whole_window else 0
+            else:
+                values = columns[period]
+                if None in values:
+                    days: Sequence[str] = ()
+                elif self.period_kind == "datetime":
+                    days = [v[:10] for v in values if v is not None]
+                else:
+                    days = cast(Sequence[str], values)
+                if not days or min(days) < first or max(days) > last:
+                    row = next(i for i, v in enumerate(values) if v is None or not first <= v[:10] <= last)
+                    raise ValueError(
+                        f"row {done + row}: {TIME_PERIOD} {values[row]!r} is outside the window "
+                        f"{start}..{end} (nothing was written)"
+                    )
+                if through is not None and max(days) <= through:
+                    flags = ("t",) * size
+                    counted.complete += size
+                elif through is None or min(days) > through:
+                    flags = ("f",) * size
+                else:
+                    complete = list(map(through.__ge__, days))
+                    counted.complete += sum(complete)
+                    flags = list(map(_FLAG.__getitem__, complete))
+            done += size
+            yield [*columns, flags]
+
     def _check_columns(self, conn: Connection) -> None:
         existing = column_names(conn, self.table)
         if existing is None:
@@ -400,6 +477,9 @@ class ReportTableWriter:
                 + ". Write this column set to a new table (table=...), or rename/drop the old table; "
                 "columns of one table must not change between runs"
             )
+
+
+_FLAG = {True: "t", False: "f"}
 
 
 class _Counter:

@@ -152,6 +152,24 @@ class _Column:
                 self.memo = None  # too many distinct values to pay: this block still uses it
         return list(map(memo.__getitem__, values))
 
+    def literals(self, values: tuple[str, ...]) -> Sequence[str | None]:
+        """The column as text every SQL database parses as its kind, None for a marker; the same values
+        (and the same errors) as :meth:`convert`, without building a Python object per cell.
+
+        A block already in canonical form (``123``, ``4.56``, ``2026-06-01``; checked with C string
+        methods over the whole column) passes through as it is, a ``%`` column without its ``%``; any
+        other block is converted cell by cell and written back as canonical text.
+        """
+        kind = self.kind
+        if kind == "text":
+            converted = self.convert(values)
+            return converted if isinstance(converted, tuple) else list(converted)
+        if kind == "decimal" and self.percent:
+            values = tuple(map(str.rstrip, values, repeat("%")))
+        if _canonical(kind, values):
+            return values
+        return [None if v is None else _literal(v) for v in self.convert(values)]
+
     def convert_each(self, values: tuple[str, ...]) -> list[Any] | Any:
         kind = self.kind
         try:  # the usual block: no markers, so the whole column converts in C
@@ -210,6 +228,47 @@ def _hourly(value: str) -> datetime:
     return datetime(day.year, day.month, day.day, int(hour_text))
 
 
+def _canonical(kind: ColumnKind, values: tuple[str, ...]) -> bool:
+    if kind == "integer" or kind == "decimal":
+        return _plain_numbers(values, decimal=kind == "decimal")
+    return kind == "date" and _iso_days(values)
+
+
+def _plain_numbers(values: tuple[str, ...], *, decimal: bool) -> bool:
+    """Every value is ASCII digits (a decimal: with at most one point), the form ``int()``/``Decimal()``
+    and every database read alike; checked with C string methods over the whole column."""
+    if not all(values):
+        return False
+    digits = "".join(values)
+    if decimal and "." in digits:
+        if "." in values or digits.count(".") != sum(map(str.__contains__, values, repeat("."))):
+            return False
+        digits = digits.replace(".", "")
+    return digits.isascii() and digits.isdigit()
+
+
+def _iso_days(values: tuple[str, ...]) -> bool:
+    """Every value is a valid day written ``YYYY-MM-DD`` (checked once per distinct value)."""
+    for value in set(values):
+        try:
+            if date.fromisoformat(value).isoformat() != value:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def _literal(value: int | Decimal | date | datetime | str) -> str:
+    """A typed cell as the text a SQL database parses: plain digits (no exponent), ISO 8601 days/times."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 def kind_of(column: str, aggregation: str | None) -> ColumnKind:
     """A column's kind by name alone (a file's column may be read without its report type)."""
     if column == TIME_PERIOD:
@@ -265,6 +324,18 @@ class ReportFile:
         with self._open() as (_stream, rows):
             _read_head(rows)
             yield from _typed_blocks(rows, self.columns, self.kinds, self.metadata.rows)
+
+    def text_blocks(self) -> Iterator[list[Sequence[str | None]]]:
+        """The rows as blocks of columns (one sequence per column, in ``columns`` order) of SQL literals.
+
+        For bulk loaders that hand text to the database (PostgreSQL ``COPY``): the values, checks and
+        errors of the typed rows (``Rows: N`` included), as ``None`` or text the database parses as the
+        column's kind (integers and decimals as plain digits, dates ``YYYY-MM-DD``, hours
+        ``YYYY-MM-DD HH:MM:SS``), so no Python object is built per cell.
+        """
+        with self._open() as (_stream, rows):
+            _read_head(rows)
+            yield from _text_blocks(rows, self.columns, self.kinds, self.metadata.rows)
 
     def __repr__(self) -> str:
         return f"ReportFile({self.path.name!r}, columns={len(self.columns)}, rows={self.metadata.rows})"
@@ -359,15 +430,9 @@ def _head(rows: Iterator[list[str]]) -> tuple[ReportMetadata, tuple[str, ...]]:
     return ReportMetadata(), ()
 
 
-def _typed_blocks(
-    rows: Iterator[list[str]], columns: tuple[str, ...], kinds: dict[str, ColumnKind], expected: int | None
-) -> Iterator[list[Row]]:
-    """Lists of typed rows, one per block of the file; checks ``Rows: N`` after the last one."""
-    converters = [_Column(c, kinds[c]) for c in columns]
-    width = {len(columns)}
-    # Rows start as copies of a dict that already holds every key (a copy is one memcpy, and filling
-    # existing keys never resizes); each column is then stored into them in one tight loop.
-    template = dict.fromkeys(columns)
+def _data_blocks(rows: Iterator[list[str]], width: int, expected: int | None) -> Iterator[list[list[str]]]:
+    """The data rows a block at a time (lists of cells); checks ``Rows: N`` after the last one."""
+    widths = {width}
     count = 0
     ended = False
     while not ended:
@@ -375,25 +440,48 @@ def _typed_blocks(
             block = list(islice(rows, BLOCK_ROWS))
         if not block:
             break
-        if len(block) < BLOCK_ROWS or set(map(len, block)) != width:
-            block, tail = _split_tail(block, len(columns), count)
+        if len(block) < BLOCK_ROWS or set(map(len, block)) != widths:
+            block, tail = _split_tail(block, width, count)
             with _reading():
                 _check_tail(tail, rows)
             ended = bool(tail) or len(block) < BLOCK_ROWS
         if not block:
             break
         count += len(block)
+        yield block
+    if expected is not None and count != expected:
+        raise ReportRowCountError(
+            f"the report header says Rows: {expected} but the file holds {count} data rows "
+            "(truncated or corrupt download); nothing from it should be used"
+        )
+
+
+def _typed_blocks(
+    rows: Iterator[list[str]], columns: tuple[str, ...], kinds: dict[str, ColumnKind], expected: int | None
+) -> Iterator[list[Row]]:
+    """Lists of typed rows, one per block of the file."""
+    converters = [_Column(c, kinds[c]) for c in columns]
+    # Rows start as copies of a dict that already holds every key (a copy is one memcpy, and filling
+    # existing keys never resizes); each column is then stored into them in one tight loop.
+    template = dict.fromkeys(columns)
+    for block in _data_blocks(rows, len(columns), expected):
         typed = list(map(dict.copy, repeat(template, len(block))))
         for conv, values in zip(converters, zip(*block, strict=True), strict=True):
             name = conv.name
             for row, value in zip(typed, conv.convert(values), strict=True):
                 row[name] = value
         yield typed
-    if expected is not None and count != expected:
-        raise ReportRowCountError(
-            f"the report header says Rows: {expected} but the file holds {count} data rows "
-            "(truncated or corrupt download); nothing from it should be used"
-        )
+
+
+def _text_blocks(
+    rows: Iterator[list[str]], columns: tuple[str, ...], kinds: dict[str, ColumnKind], expected: int | None
+) -> Iterator[list[Sequence[str | None]]]:
+    """Blocks as columns of SQL literals (:meth:`ReportFile.text_blocks`)."""
+    converters = [_Column(c, kinds[c]) for c in columns]
+    for block in _data_blocks(rows, len(columns), expected):
+        yield [
+            conv.literals(values) for conv, values in zip(converters, zip(*block, strict=True), strict=True)
+        ]
 
 
 def _split_tail(block: list[list[str]], width: int, before: int) -> tuple[list[list[str]], list[list[str]]]:

@@ -106,6 +106,33 @@ class Report:
         for part in self._files:
             yield from part
 
+    def text_blocks(self) -> Iterator[list[Sequence[str | None]]]:
+        """The rows as blocks of columns of SQL literals (:meth:`ReportFile.text_blocks`), every part."""
+        for part in self._files:
+            yield from part.text_blocks()
+
+    @classmethod
+    def combine(cls, reports: Sequence[Report]) -> Report:
+        """Several reports of the same columns (a request split by accounts) as one: parts in order,
+        metadata merged (:func:`merge_metadata`: complete only as far as the least complete part)."""
+        if len(reports) == 1:
+            return reports[0]
+        if not reports:
+            return cls((), columns=(), kinds={}, metadata=ReportMetadata(rows=0))
+        first = reports[0]
+        for other in reports[1:]:
+            if other.columns != first.columns or other.kinds != first.kinds:
+                raise ValueError(
+                    f"cannot combine reports of different columns: {list(first.columns)} and "
+                    f"{list(other.columns)}"
+                )
+        return cls(
+            [f for r in reports for f in r._files],
+            columns=first.columns,
+            kinds=first.kinds,
+            metadata=merge_metadata([r.metadata for r in reports]),
+        )
+
     @property
     def parts(self) -> int:
         return len(self._files)

@@ -537,9 +537,10 @@ def bench_report_load(cfg: Config, report: Report) -> None:
     plan += [(db, "writer") for db in cfg.dbs if db not in ("postgresql", "duckdb")]
     for db, mode in plan:
         args = [PYTHON, worker, "--dialect", db, "--rows", str(n)]
-        args += (
-            ["--mode", "psql"] if mode == "psql" else ["--path", "generic" if mode == "generic" else "fast"]
-        )
+        if mode in ("psql", "e2e"):
+            args += ["--mode", mode]
+        else:
+            args += ["--path", "generic" if mode == "generic" else "fast"]
         try:
             results = [run_json(args, timeout=3600) for _ in range(cfg.report_runs)]
         except Exception as err:
@@ -608,8 +609,8 @@ def bench_report_load(cfg: Config, report: Report) -> None:
         "commit, generating the rows included; write alone: minus the time generating them takes in the same "
         "process. psql \\copy: the same rows as a CSV file (written before timing) into the same table "
         "definition. End to end: the same rows as a report file in Microsoft's layout (written before timing), "
-        "parsed by the client's ReportFile and streamed into the writer; its write-alone column subtracts "
-        "the parsing time measured alone.",
+        "handed to the writer as the Report download_report yields (PostgreSQL COPYs the parser's text view, "
+        "Report.text_blocks); its write-alone column subtracts reading that view alone.",
     )
     report.data["report_load"] = samples
 

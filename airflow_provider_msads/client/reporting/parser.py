@@ -13,6 +13,11 @@ values they repeat (ids, small counts), up to ``MEMO_MAX`` distinct ones. Rows a
 holding every key, filled column by column. Blocks are small (``BLOCK_ROWS``) so a block's strings and
 rows stay in cache and die young, and text is decoded 64 KiB at a time. The header's ``Rows: N`` is
 checked at the end of the stream: a mismatch raises, so a transaction consuming the rows rolls back.
+
+Text view (:meth:`ReportFile.text_blocks`): the same blocks as columns of SQL literals, for loaders that
+hand text to the database (PostgreSQL ``COPY``). A column already in canonical form passes through
+untouched; any other is converted as above and written back, so both views give the same values and
+raise the same errors.
 """
 
 from __future__ import annotations

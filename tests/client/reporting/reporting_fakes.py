@@ -55,6 +55,13 @@ def csv_report(rows: list[list[str]], columns: list[str], *, aggregation: str = 
     return out.getvalue().encode("utf-8")
 
 
+def write(tmp_path: Path, content: bytes, name: str = "r.zip") -> Path:
+    """``content`` as a downloaded file in ``tmp_path``."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
 def zipped(csv_bytes: bytes, name: str = "1.csv") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -10,19 +10,13 @@ from pathlib import Path
 
 import pytest
 from reporting_contract import DATA
-from reporting_fakes import csv_report, zipped
+from reporting_fakes import csv_report, write, zipped
 
 from airflow_provider_msads.client.reporting import MalformedReportError, ReportFile, ReportRowCountError
 from airflow_provider_msads.client.reporting.parser import BLOCK_ROWS, merge_metadata
 
 SAMPLES = sorted(p.name for p in DATA.glob("*.zip"))
 COLS = ["TimePeriod", "AccountId", "CampaignName", "Impressions", "Ctr", "Spend", "QualityScore"]
-
-
-def write(tmp_path: Path, content: bytes, name: str = "r.zip") -> Path:
-    path = tmp_path / name
-    path.write_bytes(content)
-    return path
 
 
 @pytest.mark.parametrize("name", SAMPLES)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from reporting_contract import DATA
-from reporting_fakes import csv_report, zipped
+from reporting_fakes import csv_report, write, zipped
 
 from airflow_provider_msads.client.reporting import (
     MalformedReportError,
@@ -55,12 +55,6 @@ def literal_rows(report: ReportFile | Report) -> list[dict[str, Any]]:
                 row[name] = None if cell is None else PARSE[kind](cell)
             out.append(row)
     return out
-
-
-def write(tmp_path: Path, content: bytes, name: str = "r.zip") -> Path:
-    path = tmp_path / name
-    path.write_bytes(content)
-    return path
 
 
 @pytest.mark.parametrize("name", SAMPLES)

@@ -8,9 +8,9 @@ Fast path, used only where ``bench/`` measured it faster and the generic suite p
 PostgreSQL through psycopg 3 streams every row through one ``COPY ... FROM STDIN`` (100,000 accounts
 stage in ~0.3 s instead of ~2 s); rows that are already text (a report file's columns,
 :func:`copy_text_columns`) go in as ``COPY`` text built a block at a time, without a Python object per
-value. MySQL/MariaDB (mysqlclient rewrites ``executemany`` into multi-row
-``INSERT``) and SQLite (``executemany`` in C) are already as fast as their drivers go on the generic
-path: see bench/README.md.
+value. MySQL/MariaDB (mysqlclient rewrites ``executemany`` into multi-row ``INSERT``) and SQLite
+(``executemany`` in C) are already as fast as their drivers go on the generic path: see
+bench/README.md.
 """
 
 from __future__ import annotations

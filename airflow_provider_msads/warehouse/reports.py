@@ -14,11 +14,11 @@ The table is built from the report's columns (:class:`ReportColumn`, kinds from
   window as a whole.
 
 :meth:`ReportTableWriter.replace_window` creates the table if missing, deletes the rows of these
-accounts in the window and streams the new rows in, all in one transaction (PostgreSQL: ``COPY``, fed
-a downloaded :class:`~airflow_provider_msads.client.reporting.Report`'s text as it is, without typing each
+accounts in the window and streams the new rows in, all in one transaction (PostgreSQL: ``COPY``, fed a
+downloaded :class:`~airflow_provider_msads.client.reporting.Report`'s text as it is, without typing each
 value in Python; SQLite and MySQL/MariaDB: the driver's ``executemany``; any other database:
-SQLAlchemy's executemany). A rerun or an Airflow retry therefore gives an identical table, and a failure leaves the
-previous contents.
+SQLAlchemy's executemany). A rerun or an Airflow retry therefore gives an identical table, and a
+failure leaves the previous contents.
 """
 
 from __future__ import annotations
@@ -286,8 +286,7 @@ class ReportTableWriter:
                         (*self._names, IS_COMPLETE),
                         self._text_blocks(rows, start, end, complete_through, counted),
                         constants=constants,
-                        plain=[i for i, c in enumerate(self.columns) if c.kind != "text"]
-                        + [len(self.columns)],
+                        plain=self._plain_columns(),
                     )
                 else:
                     inserted = insert_rows(
@@ -397,6 +396,10 @@ class ReportTableWriter:
             and fast_path_name(conn) == "copy"
             and all(report.kinds.get(c.name) == c.kind for c in self.columns)
         )
+
+    def _plain_columns(self) -> list[int]:
+        """Columns whose literals hold nothing COPY must escape: numbers, days and the completeness flag."""
+        return [i for i, c in enumerate(self.columns) if c.kind != "text"] + [len(self.columns)]
 
     def _text_blocks(
         self,

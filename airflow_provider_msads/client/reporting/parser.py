@@ -163,7 +163,8 @@ class _Column:
 
         A block already in canonical form (``123``, ``4.56``, ``2026-06-01``; checked with C string
         methods over the whole column) passes through as it is, a ``%`` column without its ``%``; any
-        other block is converted cell by cell and written back as canonical text.
+        other block is converted (each distinct value once when they repeat) and written back as
+        canonical text.
         """
         kind = self.kind
         if kind == "text":
@@ -173,7 +174,14 @@ class _Column:
             values = tuple(map(str.rstrip, values, repeat("%")))
         if _canonical(kind, values):
             return values
-        return [None if v is None else _literal(v) for v in self.convert(values)]
+        distinct = tuple(set(values))
+        if len(distinct) * 2 > len(values):
+            return [None if v is None else _literal(v) for v in self.convert(values)]
+        # Repeating values (an Hourly TimePeriod, a marker-heavy column): convert each one once.
+        texts = dict(
+            zip(distinct, [None if v is None else _literal(v) for v in self.convert(distinct)], strict=True)
+        )
+        return list(map(texts.__getitem__, values))
 
     def convert_each(self, values: tuple[str, ...]) -> list[Any] | Any:
         kind = self.kind

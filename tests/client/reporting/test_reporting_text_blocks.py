@@ -94,7 +94,7 @@ def test_every_value_shape_across_blocks(tmp_path: Path) -> None:
     [
         ("Yearly", ["2025", "2026"]),
         ("Hourly", ["2026-06-01|7", "2026-06-01|07", "6/1/2026 12:00:00 AM|23", "6/2/2026|0"]),
-        ("Daily", ["2026-06-01", "2026-06-02", "20260603"]),  # Python reads the basic format too
+        ("Daily", ["2026-06-01", "2026-06-02"]),
         ("Summary", []),
     ],
 )

@@ -164,12 +164,9 @@ def main() -> int:
                     pass
                 generate_seconds = time.perf_counter() - started
                 started = time.perf_counter()
-                report_file = ReportFile(report_path, aggregation="Daily", require_header=True)
-                report = Report(  # what ``download_report`` yields and the operator loads
-                    [report_file],
-                    columns=report_file.columns,
-                    kinds=report_file.kinds,
-                    metadata=report_file.metadata,
+                # What ``download_report`` yields and the operator loads.
+                report = Report.from_files(
+                    [ReportFile(report_path, aggregation="Daily", require_header=True)]
                 )
                 stats = writer.replace_window(
                     report,

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -384,12 +384,6 @@ def one_report(reports: Sequence[Any]) -> Any:
     from airflow_provider_msads.client.reporting import Report
 
     return Report.combine(reports)
-
-
-def complete_through(reports: Sequence[Any]) -> date | None:
-    """The earliest Last Completed Available Day of the reports that carry one (None when none does)."""
-    days = [d for r in reports if (d := getattr(getattr(r, "metadata", None), "last_completed_day", None))]
-    return min(days) if days else None
 
 
 def loaded_at(context: Context) -> datetime:

@@ -40,7 +40,6 @@ from airflow_provider_msads.operators.report_base import (
     PLAN_XCOM_KEY,
     ReportOperatorBase,
     assert_no_secret,
-    complete_through,
     one_report,
     whole_number,
 )
@@ -207,9 +206,10 @@ class MicrosoftAdsReportToSqlOperator(ReportOperatorBase):
         request = self._request(self._columns(), plan.account_ids, plan.window)
         writer = self._writer(request)
         with self._reports(hook, plan) as reports:
-            complete = complete_through(reports)
+            report = one_report(reports)
+            complete = report.metadata.last_completed_day
             stats = writer.replace_window(
-                one_report(reports),
+                report,
                 account_ids=list(plan.account_ids),
                 start=plan.window.start,
                 end=plan.window.end,

@@ -133,12 +133,9 @@ def _copy_rows(
     Values go through the same bind processing the generic path applies (``TypeDecorator`` columns,
     e.g. UTC timestamps), so both paths store identical values.
     """
-    preparer = conn.dialect.identifier_preparer
-    column_list = ", ".join(preparer.quote(c) for c in [*columns, *constants])
-    sql = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN"
+    sql = _copy_sql(conn, table, [*columns, *constants])
     convert = _row_converter(table, columns, conn.dialect)
-    tail = _row_converter(table, list(constants), conn.dialect)
-    extra = tuple(tail(tuple(constants.values())) if tail else constants.values())
+    extra = _bound_constants(conn, table, constants)
     count = 0
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -159,6 +156,18 @@ def _copy_rows(
     finally:
         cursor.close()
     return count
+
+
+def _copy_sql(conn: Connection, table: Table, names: Sequence[str]) -> str:
+    preparer = conn.dialect.identifier_preparer
+    column_list = ", ".join(preparer.quote(c) for c in names)
+    return f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN"
+
+
+def _bound_constants(conn: Connection, table: Table, constants: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The constant columns' values after their bind processing (once per load, not per row)."""
+    convert = _row_converter(table, list(constants), conn.dialect)
+    return tuple(convert(tuple(constants.values())) if convert else constants.values())
 
 
 def _row_converter(table: Table, columns: Sequence[str], dialect: Dialect) -> Callable[[Row], Row] | None:
@@ -216,12 +225,8 @@ def copy_text_columns(
     if not _psycopg3(conn):
         raise ValueError(f"copy_text_columns needs PostgreSQL through psycopg 3, not {conn.dialect.name}")
     constants = dict(constants or {})
-    preparer = conn.dialect.identifier_preparer
-    column_list = ", ".join(preparer.quote(c) for c in [*columns, *constants])
-    sql = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN"
-    convert = _row_converter(table, list(constants), conn.dialect)
-    values = tuple(convert(tuple(constants.values())) if convert else constants.values())
-    tail = [repeat(_copy_text(v)) for v in values]
+    sql = _copy_sql(conn, table, [*columns, *constants])
+    tail = [repeat(_copy_text(v)) for v in _bound_constants(conn, table, constants)]
     formats = [_copy_nulls if i in plain else _copy_column for i in range(len(columns))]
     count = 0
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]

@@ -381,10 +381,7 @@ class ReportTableWriter:
                 value = values[period]
                 day = value.date() if isinstance(value, datetime) else value
                 if not isinstance(day, date) or not start <= day <= end:
-                    raise ValueError(
-                        f"row {index}: {TIME_PERIOD} {value!r} is outside the window {start}..{end} "
-                        "(nothing was written)"
-                    )
+                    raise _outside_window(index, value, start, end)
                 complete = complete_through is not None and day <= complete_through
             counted.complete += complete
             yield (*values, complete)
@@ -426,7 +423,7 @@ class ReportTableWriter:
                 if None in columns[i]:
                     if self.columns[i].kind != "text":
                         row = done + list(columns[i]).index(None)
-                        raise ValueError(f"row {row}: key column {names[i]} is empty")
+                        raise _empty_key(row, names[i])
                     columns[i] = ["" if v is None else v for v in columns[i]]
             if period is None:
                 flags: Sequence[str] = ("t" if whole_window else "f",) * size
@@ -441,10 +438,7 @@ class ReportTableWriter:
                     days = cast(Sequence[str], values)
                 if not days or min(days) < first or max(days) > last:
                     row = next(i for i, v in enumerate(values) if v is None or not first <= v[:10] <= last)
-                    raise ValueError(
-                        f"row {done + row}: {TIME_PERIOD} {values[row]!r} is outside the window "
-                        f"{start}..{end} (nothing was written)"
-                    )
+                    raise _outside_window(done + row, values[row], start, end)
                 if through is not None and max(days) <= through:
                     flags = ("t",) * size
                     counted.complete += size
@@ -531,6 +525,16 @@ def _fill_keys(
     for i in key_index:
         if filled[i] is None:
             if i not in text_keys:
-                raise ValueError(f"row {index}: key column {names[i]} is empty")
+                raise _empty_key(index, names[i])
             filled[i] = ""
     return tuple(filled)
+
+
+def _empty_key(row: int, column: str) -> ValueError:
+    return ValueError(f"row {row}: key column {column} is empty")
+
+
+def _outside_window(row: int, value: Any, start: date, end: date) -> ValueError:
+    return ValueError(
+        f"row {row}: {TIME_PERIOD} {value!r} is outside the window {start}..{end} (nothing was written)"
+    )

@@ -61,8 +61,9 @@ def report_file(path: Path, columns: list[str], rows: list[list[str]], aggregati
         out.writerows(rows)
         f.write("\r\n")
         out.writerow(["\u00a92025 Microsoft Corporation. All rights reserved."])
-    file = ReportFile(path, aggregation=aggregation, expected_columns=columns, require_header=True)
-    return Report([file], columns=file.columns, kinds=file.kinds, metadata=file.metadata)
+    return Report.from_files(
+        [ReportFile(path, aggregation=aggregation, expected_columns=columns, require_header=True)]
+    )
 
 
 def daily(i: int) -> list[str]:

@@ -176,11 +176,9 @@ class _Column:
             return values
         distinct = tuple(set(values))
         if len(distinct) * 2 > len(values):
-            return [None if v is None else _literal(v) for v in self.convert(values)]
+            return list(map(_literal, self.convert(values)))
         # Repeating values (an Hourly TimePeriod, a marker-heavy column): convert each one once.
-        texts = dict(
-            zip(distinct, [None if v is None else _literal(v) for v in self.convert(distinct)], strict=True)
-        )
+        texts = dict(zip(distinct, map(_literal, self.convert(distinct)), strict=True))
         return list(map(texts.__getitem__, values))
 
     def convert_each(self, values: tuple[str, ...]) -> list[Any] | Any:
@@ -271,8 +269,11 @@ def _iso_days(values: tuple[str, ...]) -> bool:
     return True
 
 
-def _literal(value: int | Decimal | date | datetime | str) -> str:
-    """A typed cell as the text a SQL database parses: plain digits (no exponent), ISO 8601 days/times."""
+def _literal(value: int | Decimal | date | datetime | str | None) -> str | None:
+    """A typed cell as the text a SQL database parses: plain digits (no exponent), ISO 8601 days/times;
+    None (a marker) stays None."""
+    if value is None:
+        return None
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):

@@ -106,6 +106,20 @@ class Report:
         for part in self._files:
             yield from part
 
+    @classmethod
+    def from_files(cls, files: Sequence[ReportFile], request: ReportRequest | None = None) -> Report:
+        """The report of downloaded ``files``: columns and kinds from ``request`` (the files' own when
+        None), metadata merged over the files."""
+        if request is not None:
+            columns = request.columns
+            kinds = {c: kind_of(c, request.aggregation) for c in columns}
+        elif files:
+            columns, kinds = files[0].columns, files[0].kinds
+        else:
+            columns, kinds = (), {}
+        metadata = merge_metadata([f.metadata for f in files]) if files else ReportMetadata(rows=0)
+        return cls(files, columns=columns, kinds=kinds, metadata=metadata)
+
     def text_blocks(self) -> Iterator[list[Sequence[str | None]]]:
         """The rows as blocks of columns of SQL literals (:meth:`ReportFile.text_blocks`), every part."""
         for part in self._files:
@@ -118,7 +132,7 @@ class Report:
         if len(reports) == 1:
             return reports[0]
         if not reports:
-            return cls((), columns=(), kinds={}, metadata=ReportMetadata(rows=0))
+            return cls.from_files([])
         first = reports[0]
         for other in reports[1:]:
             if other.columns != first.columns or other.kinds != first.kinds:
@@ -227,7 +241,7 @@ class ReportingService:
             raise ValueError(f"download needs a Success status, got {status.status!r}")
         with self._tempdir() as tmp:
             part = self._fetch(report_request_id, status, request, tmp, 0)
-            yield self._report([part] if part is not None else [], request)
+            yield Report.from_files([part] if part is not None else [], request)
 
     @contextlib.contextmanager
     def run(self, request: ReportRequest) -> Iterator[Report]:
@@ -241,20 +255,9 @@ class ReportingService:
                 fetched = self._fetch(report_request_id, status, part, tmp, index)
                 if fetched is not None:
                     files.append(fetched)
-            yield self._report(files, request)
+            yield Report.from_files(files, request)
 
     # -- internals --------------------------------------------------------------------------------
-
-    def _report(self, files: Sequence[ReportFile], request: ReportRequest | None) -> Report:
-        if request is not None:
-            columns = request.columns
-            kinds = {c: kind_of(c, request.aggregation) for c in columns}
-        elif files:
-            columns, kinds = files[0].columns, files[0].kinds
-        else:
-            columns, kinds = (), {}
-        metadata = merge_metadata([f.metadata for f in files]) if files else ReportMetadata(rows=0)
-        return Report(files, columns=columns, kinds=kinds, metadata=metadata)
 
     @contextlib.contextmanager
     def _tempdir(self) -> Iterator[Path]:

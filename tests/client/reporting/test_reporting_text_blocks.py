@@ -143,7 +143,7 @@ def test_combine_keeps_parts_in_order_and_the_least_complete_metadata(tmp_path: 
         file = ReportFile(
             write(tmp_path, zipped(csv_report([shaped_row(i) for i in range(n)], COLUMNS)), name)
         )
-        parts.append(Report([file], columns=file.columns, kinds=file.kinds, metadata=file.metadata))
+        parts.append(Report.from_files([file]))
     sample = ReportFile(DATA / "AccountPerformance.daily.header-footer.zip")
     complete = Report([], columns=parts[0].columns, kinds=parts[0].kinds, metadata=sample.metadata)
     combined = Report.combine([*parts, complete])
